@@ -20,14 +20,36 @@
 //! with the `python` feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod buffer;
 mod clock;
+pub mod control;
 mod error;
+mod manager;
 mod notify;
+mod reader;
+mod ring;
+mod shared;
+mod slot;
 mod snapshot;
 mod source;
+pub mod state;
+mod stats;
+mod subscription;
 pub(crate) mod sync;
 
+#[cfg(feature = "python")]
+mod python;
+
+pub use buffer::StateBuffer;
 pub use clock::{Clock, MockClock};
 pub use error::{duration_from_secs, Error, PublishError};
+pub use manager::{render_table, BufferInfo, StateManager};
+pub use reader::{Buffer, Reader};
+pub use ring::{SlotRing, DEFAULT_SLOTS};
+#[doc(hidden)]
+pub use shared::ReaderCounters;
 pub use snapshot::{Snapshot, State, Version};
 pub use source::Source;
+pub use state::{Accel, DroneState, EstimatedState, FastDroneState, Pose, Twist};
+pub use stats::{Statistics, SubscriptionCounters};
+pub use subscription::{Iter, Policy, Recv, Subscription, MAX_CAPACITY};

@@ -155,3 +155,41 @@ impl Notifier {
         self.waiting.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::{Arc, AtomicU64};
+    use loom::thread;
+
+    /// A waiter blocked on "version > 0" is always woken by a publish that
+    /// stores version 1 and notifies: loom reports a deadlock if any
+    /// interleaving loses the wake-up.
+    #[test]
+    fn loom_notifier_no_lost_wakeup() {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(3);
+        }
+        builder.check(|| {
+            let version = Arc::new(AtomicU64::new(0));
+            let notifier = Arc::new(Notifier::new());
+            let waiter = {
+                let (version, notifier) = (Arc::clone(&version), Arc::clone(&notifier));
+                thread::spawn(move || {
+                    notifier.wait_while(
+                        || {
+                            let v = version.load(Ordering::Acquire);
+                            (v > 0).then_some(v)
+                        },
+                        None,
+                    )
+                })
+            };
+            version.store(1, Ordering::Release);
+            notifier.notify();
+            assert_eq!(waiter.join().unwrap(), Some(1));
+            assert_eq!(notifier.waiting(), 0);
+        });
+    }
+}

@@ -1,6 +1,7 @@
 //! The loom shim: every atomic, lock and condition variable in the crate is
 //! imported from here, so that `RUSTFLAGS="--cfg loom"` swaps in loom's
-//! model-checked versions. `clippy.toml` bans the std types elsewhere.
+//! model-checked versions. `make lint` (scripts/check_sync_shim.sh) refuses
+//! std atomics and locks anywhere else in `src/`.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{
@@ -10,12 +11,10 @@ pub(crate) use loom::sync::atomic::{
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 #[cfg(not(loom))]
-#[allow(clippy::disallowed_types)]
 pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 #[cfg(not(loom))]
-#[allow(clippy::disallowed_types)]
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Locks a mutex, recovering the guard if a panicking thread poisoned it:

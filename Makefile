@@ -1,0 +1,68 @@
+# The README's two commands are `make demo` and `make test`; each does its own
+# set-up (virtualenv, Python packages, build). `.ci/run` calls `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+export CARGO_TERM_COLOR ?= never
+# loom: bounded preemptions keep the models to a few minutes on 2 cores.
+LOOM_MAX_PREEMPTIONS ?= 2
+
+.PHONY: test demo bench versions lint rust-test stress loom python-dev py-test stubtest rust-demo clean
+
+test: versions lint rust-test stress loom py-test stubtest
+	@echo "make test: all passed"
+
+versions:
+	@cargo --version; rustc --version; $(PYTHON) --version
+
+lint:
+	scripts/check_sync_shim.sh
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features python -- -D warnings
+
+rust-test:
+	cargo test --all-targets
+	cargo test --doc
+
+# Release-mode stress tests (torn reads, version order) and the allocation count.
+stress:
+	cargo test --release --test stress --test alloc -- --nocapture
+
+loom:
+	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=$(LOOM_MAX_PREEMPTIONS) \
+	  CARGO_TARGET_DIR=target/loom cargo test --release --lib loom
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q "maturin>=1.16,<2" numpy==2.4.6 pint==0.25.3 pytest==9.2.0 \
+	  pytest-asyncio==1.5.0 hypothesis==6.170.17 mypy==2.4.1
+	touch $@
+
+python-dev: $(VENV)/.installed
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release -q
+
+py-test: python-dev
+	$(VPY) -m pytest -q tests/python
+
+stubtest: python-dev
+	$(VPY) -m mypy.stubtest rtstate --allowlist tests/python/stubtest_allowlist.txt
+
+demo: python-dev
+	$(VPY) -m rtstate demo
+
+rust-demo:
+	cargo run --release --example drone_state
+
+bench: python-dev
+	cargo bench --bench buffers
+	cargo bench --bench control_loop
+	$(VPY) benches/python/bench_vs_baseline.py
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

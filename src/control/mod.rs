@@ -1,0 +1,31 @@
+//! Control: a fixed-rate loop with timing statistics and real-time settings
+//! ([`ControlLoop`]), a cascaded PID controller ([`pid`]) and a small vehicle
+//! simulation to try it on ([`sim`]).
+//!
+//! ```
+//! use rtstate::control::{ControlLoop, Flow, LoopConfig, Tick};
+//! use rtstate::MockClock;
+//!
+//! let clock = MockClock::new(0.0);
+//! let config = LoopConfig::from_rate_hz(1000.0)?.with_clock(clock.clock());
+//! let mut ticks = ControlLoop::new(config, |t: &Tick| {
+//!     assert_eq!(t.deadline_ns, t.index * 1_000_000);
+//!     Ok(Flow::Continue)
+//! })?;
+//! let stats = ticks.run_for(10)?;
+//! assert_eq!(stats.iteration_count, 10);
+//! # Ok::<(), rtstate::Error>(())
+//! ```
+
+mod bare;
+pub mod pid;
+mod rt;
+mod runner;
+pub mod sim;
+mod stats;
+
+pub use bare::bare_loop;
+pub use runner::{
+    ControlLoop, Flow, Handle, LoopConfig, RtPolicy, RtSettings, Tick, TickResult, DEFAULT_SPIN,
+};
+pub use stats::{Percentiles, RtReport, RtStatus, Stats, StopReason};
