@@ -1,6 +1,6 @@
 //! Control: a fixed-rate loop with timing statistics and real-time settings
-//! ([`ControlLoop`]), a cascaded PID controller ([`pid`]) and a small vehicle
-//! simulation to try it on ([`sim`]).
+//! ([`ControlLoop`]), a cascaded PID controller ([`pid`]) wired to buffers
+//! ([`Autopilot`]), and a small vehicle simulation to try it on ([`sim`]).
 //!
 //! ```
 //! use rtstate::control::{ControlLoop, Flow, LoopConfig, Tick};
@@ -17,6 +17,7 @@
 //! # Ok::<(), rtstate::Error>(())
 //! ```
 
+mod autopilot;
 mod bare;
 pub mod pid;
 mod rt;
@@ -24,6 +25,7 @@ mod runner;
 pub mod sim;
 mod stats;
 
+pub use autopilot::Autopilot;
 pub use bare::bare_loop;
 pub use runner::{
     ControlLoop, Flow, Handle, LoopConfig, RtPolicy, RtSettings, Tick, TickResult, DEFAULT_SPIN,

@@ -45,30 +45,12 @@
 //! untouched; for a non-finite input the command is the hover thrust with
 //! zero rates.
 
-use crate::Error;
+use crate::{Error, FastDroneState};
 
-/// What the controller reads from the vehicle state.
-///
-/// MERGE(FastDroneState): this has the fields of `state::FastDroneState`
-/// (`src/state/fast.rs`, another branch). At merge, add
-/// `impl From<&FastDroneState> for Measurement` here (a field-by-field copy)
-/// or make [`Controller::step`] take the state directly.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Measurement {
-    /// Seconds; copied into the command.
-    pub timestamp: f64,
-    /// World position, m.
-    pub position: [f64; 3],
-    /// World velocity, m/s.
-    pub velocity: [f64; 3],
-    /// Roll, pitch, yaw, rad.
-    pub attitude: [f64; 3],
-    /// Body rates, rad/s.
-    pub angular_velocity: [f64; 3],
-}
-
-/// What the controller is asked to reach.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// What the controller is asked to reach. Plain data (`Pod`) so that it can
+/// be handed to a running loop through a [`SlotRing`](crate::SlotRing).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Setpoint {
     /// World position, m.
     pub position: [f64; 3],
@@ -445,7 +427,7 @@ impl Controller {
     }
 
     /// One control step over `dt` seconds. Allocates nothing, never panics.
-    pub fn step(&mut self, state: &Measurement, setpoint: &Setpoint, dt: f64) -> Command {
+    pub fn step(&mut self, state: &FastDroneState, setpoint: &Setpoint, dt: f64) -> Command {
         let c = self.config;
         let g = &c.gains;
         let inputs_ok = finite(&state.position)
@@ -577,7 +559,7 @@ mod tests {
     #[test]
     fn hovering_at_the_setpoint_commands_hover_thrust_and_no_rates() {
         let mut ctl = Controller::new(Config::default()).unwrap();
-        let cmd = ctl.step(&Measurement::default(), &Setpoint::default(), 0.001);
+        let cmd = ctl.step(&FastDroneState::default(), &Setpoint::default(), 0.001);
         assert!((cmd.thrust - 9.81).abs() < 1e-9);
         assert_eq!([cmd.roll_rate, cmd.pitch_rate, cmd.yaw_rate], [0.0; 3]);
     }
@@ -590,7 +572,7 @@ mod tests {
             position: [1.0, 0.0, 0.0],
             ..Setpoint::default()
         };
-        let cmd = ctl.step(&Measurement::default(), &sp, 0.001);
+        let cmd = ctl.step(&FastDroneState::default(), &sp, 0.001);
         assert!(
             cmd.pitch_rate > 0.0 && cmd.roll_rate.abs() < 1e-12,
             "{cmd:?}"
@@ -600,7 +582,7 @@ mod tests {
             position: [0.0, 1.0, 0.0],
             ..Setpoint::default()
         };
-        let cmd = ctl.step(&Measurement::default(), &sp, 0.001);
+        let cmd = ctl.step(&FastDroneState::default(), &sp, 0.001);
         assert!(
             cmd.roll_rate < 0.0 && cmd.pitch_rate.abs() < 1e-12,
             "{cmd:?}"
@@ -610,14 +592,14 @@ mod tests {
     #[test]
     fn bad_inputs_and_config_do_not_panic() {
         let mut ctl = Controller::new(Config::default()).unwrap();
-        let bad = Measurement {
+        let bad = FastDroneState {
             position: [f64::NAN, 0.0, 0.0],
-            ..Measurement::default()
+            ..FastDroneState::default()
         };
         let cmd = ctl.step(&bad, &Setpoint::default(), 0.001);
         assert!((cmd.thrust - 9.81).abs() < 1e-9);
         assert_eq!(ctl.integrals(), Integrals::default());
-        let cmd = ctl.step(&Measurement::default(), &Setpoint::default(), f64::NAN);
+        let cmd = ctl.step(&FastDroneState::default(), &Setpoint::default(), f64::NAN);
         assert!(cmd.thrust.is_finite());
         let c = Config {
             mass: 0.0,
@@ -704,7 +686,7 @@ mod tests {
         let mut ctl = Controller::new(Config::default()).unwrap();
         let g = Gains::default();
         // The vehicle never moves: an unreachable setpoint, a saturated loop.
-        let stuck = Measurement::default();
+        let stuck = FastDroneState::default();
         let sp = Setpoint {
             position: [100.0, -100.0, 100.0],
             ..Setpoint::default()

@@ -7,7 +7,8 @@
 //! There is no ground, no motor model and no rotational dynamics beyond the
 //! rate lag: enough to check a position controller, not to certify one.
 
-use super::pid::{Command, Measurement};
+use super::pid::Command;
+use crate::FastDroneState;
 use nalgebra::{UnitQuaternion, Vector3};
 
 /// The simulated vehicle. Adjust the public fields, then call
@@ -74,9 +75,9 @@ impl Vehicle {
     }
 
     /// The vehicle's state as the controller reads it.
-    pub fn measurement(&self) -> Measurement {
+    pub fn measurement(&self) -> FastDroneState {
         let (roll, pitch, yaw) = self.attitude.euler_angles();
-        Measurement {
+        FastDroneState {
             timestamp: self.time,
             position: self.position.into(),
             velocity: self.velocity.into(),
