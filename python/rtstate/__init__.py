@@ -1,0 +1,71 @@
+"""rtstate: real-time state middleware for robots and drones.
+
+Versioned snapshots of vehicle state in lock-free Rust buffers, with the
+Python API of DART-Planner's ``state_buffer`` module: only the import changes.
+
+>>> from rtstate import create_fast_state_buffer, FastDroneState
+>>> buffer = create_fast_state_buffer()
+>>> buffer.update_state(FastDroneState(timestamp=1.0, position=[1, 2, 3]), "estimator")
+1
+>>> buffer.get_latest_state().state.position[0]
+np.float64(1.0)
+"""
+
+from __future__ import annotations
+
+from ._rtstate import (
+    Accel,
+    AlreadyRunningError,
+    ClosedError,
+    DroneState,
+    DroneStateBuffer,
+    EmptyError,
+    EstimatedState,
+    FastDroneState,
+    FastDroneStateBuffer,
+    PanickedError,
+    Pose,
+    Reader,
+    RealTimeError,
+    RtStateError,
+    StateManager,
+    StateSnapshot,
+    ThreadSafeStateBuffer,
+    Twist,
+    create_drone_state_buffer,
+    create_fast_state_buffer,
+    create_state_manager,
+)
+from ._units import HAVE_PINT, DimensionalityError, Q_
+
+# RealTimeControlWrapper, StateEstimatorController, create_rt_control_wrapper
+# and create_estimator_controller are added by the control-loop work.
+
+__all__ = [
+    "Accel",
+    "AlreadyRunningError",
+    "ClosedError",
+    "DimensionalityError",
+    "DroneState",
+    "DroneStateBuffer",
+    "EmptyError",
+    "EstimatedState",
+    "FastDroneState",
+    "FastDroneStateBuffer",
+    "HAVE_PINT",
+    "PanickedError",
+    "Pose",
+    "Q_",
+    "Reader",
+    "RealTimeError",
+    "RtStateError",
+    "StateManager",
+    "StateSnapshot",
+    "ThreadSafeStateBuffer",
+    "Twist",
+    "create_drone_state_buffer",
+    "create_fast_state_buffer",
+    "create_state_manager",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,341 @@
+//! `Pose`, `Twist`, `Accel` and `EstimatedState`: an estimator's output.
+
+use super::convert::{
+    array_n, array_or, floats, readonly_array, readonly_quantity, timestamp, type_name,
+};
+use super::states::PyDroneState;
+use crate::{Accel, EstimatedState, FastDroneState, Pose, Twist};
+use numpy::PyArrayMethods;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+
+const IDENTITY: [f64; 4] = [1.0, 0.0, 0.0, 0.0];
+
+/// An orientation given as a quaternion `[w, x, y, z]` (4 values) or as
+/// roll, pitch, yaw in radians (3 values, as DART-Planner's `Pose`).
+fn orientation(value: Option<&Bound<'_, PyAny>>) -> PyResult<[f64; 4]> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(IDENTITY);
+    };
+    let is_quantity = value.hasattr(pyo3::intern!(value.py(), "units"))?;
+    let values = floats(value, "pose.orientation", is_quantity.then_some("rad"))?;
+    match values.len() {
+        4 => Ok([values[0], values[1], values[2], values[3]]),
+        3 => {
+            let rpy = [values[0], values[1], values[2]];
+            let fast =
+                FastDroneState::new(0.0, [0.0; 3], [0.0; 3], rpy, [0.0; 3]).map_err(|_| {
+                    crate::Error::NonFinite {
+                        field: "pose.orientation",
+                    }
+                })?;
+            let q = fast.attitude_quaternion();
+            Ok([q.w, q.i, q.j, q.k])
+        }
+        n => Err(crate::Error::Shape {
+            field: "pose.orientation",
+            expected: 4,
+            got: n,
+        }
+        .into()),
+    }
+}
+
+/// A position and an orientation (quaternion `[w, x, y, z]`, body to world).
+#[pyclass(frozen, module = "rtstate", name = "Pose")]
+pub struct PyPose {
+    pub(crate) inner: Pose,
+}
+
+#[pymethods]
+impl PyPose {
+    #[new]
+    #[pyo3(signature = (position=None, orientation=None))]
+    fn new(
+        position: Option<&Bound<'_, PyAny>>,
+        orientation: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let p = array_or(position, "pose.position", Some("m"), [0.0; 3])?;
+        Ok(PyPose {
+            inner: Pose::new(p, self::orientation(orientation)?)?,
+        })
+    }
+    #[getter]
+    fn position(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        readonly_quantity(py, &self.inner.position, "m")
+    }
+    #[getter]
+    fn orientation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        readonly_array(py, &self.inner.orientation)
+    }
+    /// The orientation as roll, pitch, yaw (radians).
+    fn orientation_rpy(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        readonly_quantity(py, &self.inner.orientation_rpy()?, "rad")
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyPose>()
+            .is_ok_and(|o| o.get().inner == self.inner)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Pose(position={:?}, orientation={:?})",
+            self.inner.position, self.inner.orientation
+        )
+    }
+}
+
+/// Linear (m/s) and angular (rad/s) velocity.
+#[pyclass(frozen, module = "rtstate", name = "Twist")]
+pub struct PyTwist {
+    pub(crate) inner: Twist,
+}
+
+#[pymethods]
+impl PyTwist {
+    #[new]
+    #[pyo3(signature = (linear=None, angular=None))]
+    fn new(
+        linear: Option<&Bound<'_, PyAny>>,
+        angular: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(PyTwist {
+            inner: Twist::new(
+                array_or(linear, "twist.linear", Some("m/s"), [0.0; 3])?,
+                array_or(angular, "twist.angular", Some("rad/s"), [0.0; 3])?,
+            )?,
+        })
+    }
+    #[getter]
+    fn linear(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        readonly_quantity(py, &self.inner.linear, "m/s")
+    }
+    #[getter]
+    fn angular(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        readonly_quantity(py, &self.inner.angular, "rad/s")
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyTwist>()
+            .is_ok_and(|o| o.get().inner == self.inner)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Twist(linear={:?}, angular={:?})",
+            self.inner.linear, self.inner.angular
+        )
+    }
+}
+
+/// Linear (m/s²) and angular (rad/s²) acceleration.
+#[pyclass(frozen, module = "rtstate", name = "Accel")]
+pub struct PyAccel {
+    pub(crate) inner: Accel,
+}
+
+#[pymethods]
+impl PyAccel {
+    #[new]
+    #[pyo3(signature = (linear=None, angular=None))]
+    fn new(
+        linear: Option<&Bound<'_, PyAny>>,
+        angular: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(PyAccel {
+            inner: Accel::new(
+                array_or(linear, "accel.linear", Some("m/s**2"), [0.0; 3])?,
+                array_or(angular, "accel.angular", Some("rad/s**2"), [0.0; 3])?,
+            )?,
+        })
+    }
+    #[getter]
+    fn linear(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        readonly_quantity(py, &self.inner.linear, "m/s**2")
+    }
+    #[getter]
+    fn angular(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        readonly_quantity(py, &self.inner.angular, "rad/s**2")
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyAccel>()
+            .is_ok_and(|o| o.get().inner == self.inner)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Accel(linear={:?}, angular={:?})",
+            self.inner.linear, self.inner.angular
+        )
+    }
+}
+
+fn typed<'a, 'py, T: pyo3::PyTypeCheck>(
+    value: Option<&'a Bound<'py, PyAny>>,
+    field: &str,
+    class: &str,
+) -> PyResult<Option<&'a Bound<'py, T>>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => v.cast::<T>().map(Some).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "field `{field}` expects a {class}, got {}",
+                type_name(v)
+            ))
+        }),
+    }
+}
+
+/// An estimator's output: pose, twist, acceleration, optional 6×6 pose
+/// covariance, and the estimator's name.
+#[pyclass(frozen, module = "rtstate", name = "EstimatedState")]
+pub struct PyEstimatedState {
+    pub(crate) inner: EstimatedState,
+}
+
+#[pymethods]
+impl PyEstimatedState {
+    #[new]
+    #[pyo3(signature = (timestamp=None, pose=None, twist=None, accel=None, covariance=None, source="unknown"))]
+    fn new(
+        timestamp: Option<&Bound<'_, PyAny>>,
+        pose: Option<&Bound<'_, PyAny>>,
+        twist: Option<&Bound<'_, PyAny>>,
+        accel: Option<&Bound<'_, PyAny>>,
+        covariance: Option<&Bound<'_, PyAny>>,
+        source: &str,
+    ) -> PyResult<Self> {
+        let t = super::convert::timestamp(timestamp)?;
+        let pose = typed::<PyPose>(pose, "pose", "Pose")?
+            .map(|p| p.get().inner)
+            .unwrap_or_default();
+        let twist = typed::<PyTwist>(twist, "twist", "Twist")?
+            .map(|p| p.get().inner)
+            .unwrap_or_default();
+        let accel = typed::<PyAccel>(accel, "accel", "Accel")?
+            .map(|p| p.get().inner)
+            .unwrap_or_default();
+        let covariance = match covariance {
+            Some(c) if !c.is_none() => Some(covariance_values(c)?),
+            _ => None,
+        };
+        Ok(PyEstimatedState {
+            inner: EstimatedState::new(t, pose, twist, accel, covariance, source)?,
+        })
+    }
+    #[getter]
+    fn timestamp(&self) -> f64 {
+        self.inner.timestamp
+    }
+    #[getter]
+    fn pose(&self) -> PyPose {
+        PyPose {
+            inner: self.inner.pose,
+        }
+    }
+    #[getter]
+    fn twist(&self) -> PyTwist {
+        PyTwist {
+            inner: self.inner.twist,
+        }
+    }
+    #[getter]
+    fn accel(&self) -> PyAccel {
+        PyAccel {
+            inner: self.inner.accel,
+        }
+    }
+    /// The 6×6 covariance (read-only), or None.
+    #[getter]
+    fn covariance<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(c) = &self.inner.covariance else {
+            return Ok(None);
+        };
+        let array = numpy::PyArray1::from_slice(py, c)
+            .reshape([6, 6])?
+            .into_any();
+        array
+            .getattr(pyo3::intern!(py, "flags"))?
+            .setattr(pyo3::intern!(py, "writeable"), false)?;
+        Ok(Some(array))
+    }
+    #[getter]
+    fn source(&self) -> &str {
+        &self.inner.source
+    }
+    /// The `DroneState` it describes (acceleration, covariance and source dropped).
+    fn to_drone_state(&self) -> PyResult<PyDroneState> {
+        Ok(PyDroneState::wrap(self.inner.to_drone_state()?))
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyEstimatedState>()
+            .is_ok_and(|o| o.get().inner == self.inner)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "EstimatedState(timestamp={}, pose={:?}, twist={:?}, accel={:?}, source={:?})",
+            self.inner.timestamp,
+            self.inner.pose,
+            self.inner.twist,
+            self.inner.accel,
+            self.inner.source
+        )
+    }
+}
+
+/// A covariance as 36 floats (any shape with 36 elements, row-major).
+fn covariance_values(value: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let py = value.py();
+    if value.is_instance_of::<pyo3::types::PyString>() {
+        return Err(PyTypeError::new_err(
+            "field `covariance` expects an array of numbers, got str",
+        ));
+    }
+    let flat = py
+        .import("numpy")?
+        .call_method1("ravel", (value,))
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "field `covariance` expects an array of numbers, got {}",
+                type_name(value)
+            ))
+        })?;
+    floats(&flat, "covariance", None)
+}
+
+/// A `DroneState` from anything with `.pose` and `.twist` (and optionally
+/// `.timestamp`), as DART-Planner's `update_from_estimator` converts it.
+pub(crate) fn drone_state_from_estimate(value: &Bound<'_, PyAny>) -> PyResult<crate::DroneState> {
+    if let Ok(e) = value.cast::<PyEstimatedState>() {
+        return Ok(e.get().inner.to_drone_state()?);
+    }
+    let py = value.py();
+    let pose = value.getattr(pyo3::intern!(py, "pose"))?;
+    let twist = value.getattr(pyo3::intern!(py, "twist"))?;
+    let t = value.getattr(pyo3::intern!(py, "timestamp")).ok();
+    let position = array_n::<3>(
+        &pose.getattr(pyo3::intern!(py, "position"))?,
+        "pose.position",
+        Some("m"),
+    )?;
+    let q = orientation(Some(&pose.getattr(pyo3::intern!(py, "orientation"))?))?;
+    let linear = array_n::<3>(
+        &twist.getattr(pyo3::intern!(py, "linear"))?,
+        "twist.linear",
+        Some("m/s"),
+    )?;
+    let angular = array_n::<3>(
+        &twist.getattr(pyo3::intern!(py, "angular"))?,
+        "twist.angular",
+        Some("rad/s"),
+    )?;
+    Ok(crate::DroneState::from_quaternion(
+        timestamp(t.as_ref())?,
+        position,
+        linear,
+        q,
+        angular,
+        vec![0.0; 4],
+    )?)
+}

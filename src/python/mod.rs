@@ -1,0 +1,46 @@
+//! The Python extension module `rtstate._rtstate` (feature `python`): thin
+//! wrappers and conversions over the core, no algorithm of its own. The
+//! Python package `python/rtstate/` re-exports it with the pint glue.
+//!
+//! - [`errors`]: the mapping of [`Error`](crate::Error) to Python exceptions;
+//! - [`convert`]: sequences, ndarrays and pint quantities to SI floats;
+//! - [`states`], [`estimated`]: the state types;
+//! - [`snapshot`], [`buffers`], [`manager`]: snapshots, buffers, readers and
+//!   the registry.
+//!
+//! Subscriptions (`subscribe`, `unsubscribe`, `wait_for_update_async`) are
+//! added in `subscription.rs` as further `#[pymethods]` blocks (pyo3's
+//! `multiple-pymethods`) or module functions over [`buffers::Store`].
+
+mod buffers;
+mod convert;
+mod errors;
+mod estimated;
+mod manager;
+mod snapshot;
+mod states;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add_class::<states::PyDroneState>()?;
+    m.add_class::<states::PyFastDroneState>()?;
+    m.add_class::<estimated::PyPose>()?;
+    m.add_class::<estimated::PyTwist>()?;
+    m.add_class::<estimated::PyAccel>()?;
+    m.add_class::<estimated::PyEstimatedState>()?;
+    m.add_class::<snapshot::PyStateSnapshot>()?;
+    m.add_class::<buffers::PyStateBuffer>()?;
+    m.add_class::<buffers::PyDroneStateBuffer>()?;
+    m.add_class::<buffers::PyFastDroneStateBuffer>()?;
+    m.add_class::<buffers::PyReader>()?;
+    m.add_class::<manager::PyStateManager>()?;
+    m.add_function(wrap_pyfunction!(buffers::create_drone_state_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(buffers::create_fast_state_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(manager::create_state_manager, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::_raise_error, m)?)?;
+    Ok(())
+}
