@@ -124,11 +124,18 @@ fn bare_row(secs: f64) -> Row {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not,
+    // and then a short run only checks that the bench works.
+    let default_secs = if std::env::args().any(|a| a == "--bench") {
+        10.0
+    } else {
+        0.2
+    };
     let secs: f64 = std::env::var("RTSTATE_LOOP_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|s: &f64| s.is_finite() && *s > 0.0)
-        .unwrap_or(10.0);
+        .unwrap_or(default_secs);
     println!(
         "control loop at {RATE_HZ} Hz, {secs} s per row, {} cpus",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -2,14 +2,16 @@
 //! a 1 kHz controller thread reads it through a reader handle; at the end the
 //! manager prints the `uorb top`-style table.
 //!
-//! `cargo run --release --example drone_state [seconds]`
+//! `cargo run --release --example drone_state` (`RTSTATE_EXAMPLE_SECS` sets
+//! how long; `tests/examples.rs` runs it briefly).
 
-use rtstate::{Buffer, Clock, FastDroneState, SlotRing, Source, StateBuffer, StateManager};
+use rtstate::{Clock, FastDroneState, SlotRing, Source, StateBuffer, StateManager};
 use std::time::{Duration, Instant};
 
-fn main() -> Result<(), rtstate::Error> {
-    let seconds: f64 = std::env::args()
-        .nth(1)
+/// Runs the example.
+pub fn main() -> Result<(), rtstate::Error> {
+    let seconds: f64 = std::env::var("RTSTATE_EXAMPLE_SECS")
+        .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let manager = StateManager::new();

@@ -207,6 +207,52 @@ impl<T: Send + Sync + 'static> StateBuffer<T> {
         drop(guard);
     }
 
+    /// The latest version (0 before the first publish).
+    #[inline]
+    pub fn version(&self) -> Version {
+        // ORDERING: Acquire; pairs with the Release in `publish`.
+        self.inner.version.load(Ordering::Acquire)
+    }
+
+    /// The latest snapshot, counted as a read; `None` before the first
+    /// publish. No lock, no syscall, no allocation.
+    #[inline]
+    pub fn latest(&self) -> Option<Arc<Snapshot<T>>> {
+        let s = self.peek()?;
+        self.inner.shared.count_read();
+        Some(s)
+    }
+
+    /// The latest snapshot without counting a read (for handles that
+    /// count their own).
+    #[inline]
+    pub fn peek(&self) -> Option<Arc<Snapshot<T>>> {
+        self.inner.current.load_full()
+    }
+
+    /// Blocks (without spinning) until a version after `after` is
+    /// published, returning it; `Error::Closed` if the buffer closes,
+    /// `Error::Timeout` after `timeout`.
+    pub fn wait_for_update(&self, after: Version, timeout: Duration) -> Result<Version, Error> {
+        self.inner
+            .shared
+            .wait_for_update(|| self.version(), after, Some(timeout))
+    }
+
+    /// The buffer's statistics.
+    pub fn statistics(&self) -> Statistics {
+        let latest = self.peek();
+        let held = self.history().len();
+        self.inner
+            .shared
+            .statistics(self.version(), latest.as_deref(), held)
+    }
+
+    /// A new reader handle (a per-consumer cursor) on this buffer.
+    pub fn reader(&self) -> Reader<Self> {
+        Reader::new_registered(self.clone(), self.inner.shared.register_reader())
+    }
+
     /// The most snapshots the history holds.
     pub fn capacity(&self) -> usize {
         self.inner.shared.capacity
@@ -223,38 +269,29 @@ impl<T: Send + Sync + 'static> Buffer for StateBuffer<T> {
 
     #[inline]
     fn version(&self) -> Version {
-        // ORDERING: Acquire; pairs with the Release in `publish`.
-        self.inner.version.load(Ordering::Acquire)
+        StateBuffer::version(self)
     }
 
     #[inline]
     fn latest(&self) -> Option<Arc<Snapshot<T>>> {
-        let s = self.peek()?;
-        self.inner.shared.count_read();
-        Some(s)
+        StateBuffer::latest(self)
     }
 
     #[inline]
     fn peek(&self) -> Option<Arc<Snapshot<T>>> {
-        self.inner.current.load_full()
+        StateBuffer::peek(self)
     }
 
     fn wait_for_update(&self, after: Version, timeout: Duration) -> Result<Version, Error> {
-        self.inner
-            .shared
-            .wait_for_update(|| self.version(), after, Some(timeout))
+        StateBuffer::wait_for_update(self, after, timeout)
     }
 
     fn statistics(&self) -> Statistics {
-        let latest = self.peek();
-        let held = self.history().len();
-        self.inner
-            .shared
-            .statistics(self.version(), latest.as_deref(), held)
+        StateBuffer::statistics(self)
     }
 
     fn reader(&self) -> Reader<Self> {
-        Reader::new_registered(self.clone(), self.inner.shared.register_reader())
+        StateBuffer::reader(self)
     }
 
     fn retire_reader(&self, counters: &Arc<ReaderCounters>) {

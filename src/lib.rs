@@ -53,3 +53,8 @@ pub use source::Source;
 pub use state::{Accel, DroneState, EstimatedState, FastDroneState, Pose, Twist};
 pub use stats::{Statistics, SubscriptionCounters};
 pub use subscription::{Iter, Policy, Recv, Subscription, MAX_CAPACITY};
+
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

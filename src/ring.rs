@@ -133,7 +133,7 @@ impl<T: Pod> Core<T> {
             }
             // The writer lapped the ring during the copy (or the ring was
             // reset): a newer version exists; take it.
-            std::hint::spin_loop();
+            crate::sync::spin_hint();
         }
     }
 
@@ -328,6 +328,51 @@ impl<T: Pod + Send + Sync> SlotRing<T> {
         drop(guard);
     }
 
+    /// The latest version (0 before the first publish).
+    #[inline]
+    pub fn version(&self) -> Version {
+        self.inner.core.version()
+    }
+
+    /// The latest snapshot, counted as a read; `None` before the first
+    /// publish. No lock, no syscall, no allocation.
+    #[inline]
+    pub fn latest(&self) -> Option<Snapshot<T>> {
+        let s = self.load()?;
+        self.inner.shared.count_read();
+        Some(s)
+    }
+
+    /// The latest snapshot without counting a read (for handles that
+    /// count their own).
+    #[inline]
+    pub fn peek(&self) -> Option<Snapshot<T>> {
+        self.load()
+    }
+
+    /// Blocks (without spinning) until a version after `after` is
+    /// published, returning it; `Error::Closed` if the buffer closes,
+    /// `Error::Timeout` after `timeout`.
+    pub fn wait_for_update(&self, after: Version, timeout: Duration) -> Result<Version, Error> {
+        self.inner
+            .shared
+            .wait_for_update(|| self.version(), after, Some(timeout))
+    }
+
+    /// The buffer's statistics.
+    pub fn statistics(&self) -> Statistics {
+        let latest = self.load();
+        let held = self.history().len();
+        self.inner
+            .shared
+            .statistics(self.version(), latest.as_ref(), held)
+    }
+
+    /// A new reader handle (a per-consumer cursor) on this buffer.
+    pub fn reader(&self) -> Reader<Self> {
+        Reader::new_registered(self.clone(), self.inner.shared.register_reader())
+    }
+
     /// The most snapshots the history holds.
     pub fn capacity(&self) -> usize {
         self.inner.shared.capacity
@@ -345,37 +390,29 @@ impl<T: Pod + Send + Sync> Buffer for SlotRing<T> {
 
     #[inline]
     fn version(&self) -> Version {
-        self.inner.core.version()
+        SlotRing::version(self)
     }
 
     #[inline]
     fn latest(&self) -> Option<Snapshot<T>> {
-        let s = self.load()?;
-        self.inner.shared.count_read();
-        Some(s)
+        SlotRing::latest(self)
     }
 
     #[inline]
     fn peek(&self) -> Option<Snapshot<T>> {
-        self.load()
+        SlotRing::peek(self)
     }
 
     fn wait_for_update(&self, after: Version, timeout: Duration) -> Result<Version, Error> {
-        self.inner
-            .shared
-            .wait_for_update(|| self.version(), after, Some(timeout))
+        SlotRing::wait_for_update(self, after, timeout)
     }
 
     fn statistics(&self) -> Statistics {
-        let latest = self.load();
-        let held = self.history().len();
-        self.inner
-            .shared
-            .statistics(self.version(), latest.as_ref(), held)
+        SlotRing::statistics(self)
     }
 
     fn reader(&self) -> Reader<Self> {
-        Reader::new_registered(self.clone(), self.inner.shared.register_reader())
+        SlotRing::reader(self)
     }
 
     fn retire_reader(&self, counters: &Arc<ReaderCounters>) {

@@ -3,7 +3,7 @@
 //! by `cargo test`.
 #![allow(unsafe_code)] // A GlobalAlloc impl is unsafe by definition; test-only.
 
-use rtstate::{Buffer, FastDroneState, Policy, SlotRing, Source};
+use rtstate::{FastDroneState, Policy, SlotRing, Source};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 

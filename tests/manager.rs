@@ -4,8 +4,7 @@
 #![cfg(not(loom))]
 
 use rtstate::{
-    render_table, Buffer, Error, FastDroneState, MockClock, SlotRing, Source, StateBuffer,
-    StateManager,
+    render_table, Error, FastDroneState, MockClock, SlotRing, Source, StateBuffer, StateManager,
 };
 use std::time::Duration;
 

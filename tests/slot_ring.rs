@@ -4,9 +4,7 @@
 //! hanging the suite; no test asserts a maximum duration.
 #![cfg(not(loom))]
 
-use rtstate::{
-    Buffer, Error, FastDroneState, MockClock, Policy, PublishError, SlotRing, Source, State,
-};
+use rtstate::{Error, FastDroneState, MockClock, Policy, PublishError, SlotRing, Source, State};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};

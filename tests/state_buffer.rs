@@ -5,9 +5,7 @@
 //! maximum duration.
 #![cfg(not(loom))]
 
-use rtstate::{
-    Buffer, Error, FastDroneState, MockClock, Policy, PublishError, Source, StateBuffer,
-};
+use rtstate::{Error, FastDroneState, MockClock, Policy, PublishError, Source, StateBuffer};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 
 use super::pid::{Command, Config, Controller, Gains, Setpoint};
 use super::runner::{ControlLoop, Flow, Handle, LoopConfig, Tick, TickResult};
-use crate::{Buffer, Error, FastDroneState, SlotRing, Source, StateBuffer, Version};
+use crate::{Error, FastDroneState, SlotRing, Source, StateBuffer, Version};
 
 /// The buffers a running autopilot talks through. Cloning gives handles on
 /// the same buffers.

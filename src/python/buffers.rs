@@ -14,7 +14,7 @@ use super::snapshot::PyStateSnapshot;
 use super::states::{own_timestamp, PyDroneState, PyFastDroneState};
 use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::{
-    duration_from_secs, Buffer, Error, FastDroneState, Reader, SlotRing, Snapshot, Source, State,
+    duration_from_secs, Error, FastDroneState, Reader, SlotRing, Snapshot, Source, State,
     StateBuffer, Statistics, Version,
 };
 use pyo3::exceptions::PyTypeError;
