@@ -39,12 +39,13 @@ loom:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q "maturin>=1.16,<2" numpy==2.4.6 pint==0.25.3 pytest==9.2.0 \
-	  pytest-asyncio==1.5.0 hypothesis==6.170.17 mypy==2.4.1
 	touch $@
 
+# Installs the package the way the README says (`pip install .`, maturin
+# build backend, release build), with its test extras (pinned in
+# pyproject.toml).
 python-dev: $(VENV)/.installed
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(VPY) -m pip install -q ".[test]"
 
 py-test: python-dev
 	$(VPY) -m pytest -q tests/python

@@ -618,6 +618,10 @@ where
     /// on the plain-data path (after this thread's first `ArcSwap` load).
     #[inline]
     pub(crate) fn deliver(&self, item: &S::Item) {
+        if !self.any() {
+            // Nobody subscribed: skip even the list's load.
+            return;
+        }
         let live = self.inner.live.load();
         for queue in live.iter() {
             queue.push(item);
