@@ -253,6 +253,19 @@ impl<T: Send + Sync + 'static> StateBuffer<T> {
         Reader::new_registered(self.clone(), self.inner.shared.register_reader())
     }
 
+    /// Calls `f` on the latest snapshot without taking a reference count,
+    /// counted as a read. [`latest`](Self::latest) hands out an `Arc`, whose
+    /// count is one cache line that every reader writes; under many
+    /// concurrent readers this borrow (arc-swap's debt slots) scales where
+    /// that does not.
+    #[inline]
+    pub fn with_latest<R>(&self, f: impl FnOnce(&Snapshot<T>) -> R) -> Option<R> {
+        let guard = self.inner.current.load();
+        let snapshot = guard.as_deref()?;
+        self.inner.shared.count_read();
+        Some(f(snapshot))
+    }
+
     /// The most snapshots the history holds.
     pub fn capacity(&self) -> usize {
         self.inner.shared.capacity

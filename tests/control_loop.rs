@@ -54,8 +54,10 @@ fn mock_clock_tick_k_runs_at_exactly_k_ms() {
 #[test]
 fn a_tick_of_2_5_periods_overruns_and_misses_two_deadlines() {
     // Every tick advances the mock clock by 2.5 ms: tick at 0 ends at 2.5,
-    // deadlines 1 and 2 are skipped, the next tick runs at 3 (no burst).
+    // deadlines 1 and 2 are skipped (catch_up 1: no burst), the next tick
+    // runs at 3.
     let (m, c) = mock_1ms();
+    let c = c.with_catch_up(1);
     let mut seen = Vec::new();
     let mut l = ControlLoop::new(c, |t: &Tick| {
         seen.push((t.index, t.now_ns));
@@ -83,6 +85,7 @@ fn a_tick_of_2_5_periods_overruns_and_misses_two_deadlines() {
 #[test]
 fn one_long_tick_among_short_ones() {
     let (m, c) = mock_1ms();
+    let c = c.with_catch_up(1);
     let mut seen = Vec::new();
     let mut l = ControlLoop::new(c, |t: &Tick| {
         seen.push(t.index);
@@ -99,6 +102,35 @@ fn one_long_tick_among_short_ones() {
     assert_eq!(seen, vec![0, 1, 2, 5, 6, 7, 8]);
     assert_eq!((s.overruns, s.missed_ticks), (2, 2));
     assert_eq!(s.lateness.max, Duration::from_micros(200));
+}
+
+#[test]
+fn a_short_stall_is_caught_up_a_long_one_skipped() {
+    // Default catch_up (4 periods): tick 2 ends at 4.5 ms (deadline 3 is 1.5
+    // periods behind), so deadlines 3 and 4 still run, back to back; tick 6
+    // ends at 12 ms (deadline 7 is 5 periods behind): 7..=11 are skipped.
+    let (m, c) = mock_1ms();
+    assert_eq!(c.catch_up, rtstate::control::DEFAULT_CATCH_UP);
+    let mut seen = Vec::new();
+    let mut l = ControlLoop::new(c, |t: &Tick| {
+        seen.push((t.index, t.now_ns));
+        match t.index {
+            2 => m.advance(Duration::from_micros(2500)),
+            6 => m.advance(Duration::from_micros(6000)),
+            _ => m.advance(Duration::from_micros(100)),
+        }
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    let s = l.run_for(8).unwrap();
+    drop(l);
+    let ticks: Vec<u64> = seen.iter().map(|(k, _)| *k).collect();
+    assert_eq!(ticks, vec![0, 1, 2, 3, 4, 5, 6, 12]);
+    // Caught-up ticks run late, at once: 3 at 4.5 ms, 4 at 4.6 ms.
+    assert_eq!(seen[3], (3, 4_500_000));
+    assert_eq!(seen[4], (4, 4_600_000));
+    assert_eq!(s.missed_ticks, 5);
+    assert!(s.overruns >= 2);
 }
 
 #[test]

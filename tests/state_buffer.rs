@@ -486,3 +486,20 @@ fn readers_work_across_threads() {
     let (seen, lost) = within(move || handle.join().unwrap());
     assert_eq!(seen + lost, 1000, "every version is either seen or lost");
 }
+
+#[test]
+fn with_latest_borrows_the_latest_snapshot_and_counts_a_read() {
+    let buffer = rtstate::StateBuffer::<String>::new(2).unwrap();
+    assert_eq!(buffer.with_latest(|s| s.version), None);
+    buffer
+        .publish("a".into(), rtstate::Source::intern("t"))
+        .unwrap();
+    buffer
+        .publish("b".into(), rtstate::Source::intern("t"))
+        .unwrap();
+    assert_eq!(
+        buffer.with_latest(|s| (s.version, s.state.clone())),
+        Some((2, "b".to_string()))
+    );
+    assert_eq!(buffer.statistics().reads, 1);
+}

@@ -28,6 +28,7 @@ mod stats;
 pub use autopilot::Autopilot;
 pub use bare::bare_loop;
 pub use runner::{
-    ControlLoop, Flow, Handle, LoopConfig, RtPolicy, RtSettings, Tick, TickResult, DEFAULT_SPIN,
+    ControlLoop, Flow, Handle, LoopConfig, RtPolicy, RtSettings, Tick, TickResult,
+    DEFAULT_CATCH_UP, DEFAULT_SPIN,
 };
 pub use stats::{Percentiles, RtReport, RtStatus, Stats, StopReason};

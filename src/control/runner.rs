@@ -16,11 +16,11 @@
 //! 3. Call the tick closure (inside `catch_unwind`) with the tick's index,
 //!    deadline, start time and lateness; record lateness, period, period
 //!    error and execution time.
-//! 4. If the tick ended after deadline `k+1`, count an overrun. If it ended a
-//!    whole period or more after deadline `k+1`, the deadlines in the past are
-//!    skipped (counted as missed) and the next tick is the first deadline not
-//!    yet passed; otherwise tick `k+1` runs at once, late. The loop never
-//!    bursts to catch up. Overruns and missed deadlines are counted when the
+//! 4. If the tick ended after deadline `k+1`, count an overrun. If it ended
+//!    `catch_up` periods or more after deadline `k+1`, the deadlines in the
+//!    past are skipped (counted as missed) and the next tick is the first
+//!    deadline not yet passed; otherwise tick `k+1` runs at once, late, and
+//!    the loop catches up through at most `catch_up` late deadlines. Overruns and missed deadlines are counted when the
 //!    tick that caused them ends, the last tick included.
 //! 5. Stop on request, on [`Flow::Stop`], on an error if `stop_on_error`, on a
 //!    panic, or after `n` ticks for [`ControlLoop::run_for`].
@@ -92,7 +92,18 @@ pub struct LoopConfig {
     pub name: String,
     /// Stop the loop when a tick returns an error (else count it and go on).
     pub stop_on_error: bool,
+    /// After a tick that ends late by less than this many periods, the
+    /// deadlines it overran still run (back to back, late), so that the
+    /// loop keeps its tick count through a short stall; later than that,
+    /// they are skipped and counted as missed. 1 skips any deadline a whole
+    /// period in the past ([`DEFAULT_CATCH_UP`]).
+    pub catch_up: u32,
 }
+
+/// The default [`LoopConfig::catch_up`]: a stall of up to 4 periods (4 ms at
+/// 1 kHz, the size of the scheduling hiccups seen on shared VMs) is caught
+/// up; a longer one skips deadlines rather than bursting through them.
+pub const DEFAULT_CATCH_UP: u32 = 4;
 
 impl LoopConfig {
     /// A loop at `hz` ticks per second (finite, > 0, period ≥ 1 ns).
@@ -123,6 +134,7 @@ impl LoopConfig {
             clock: Clock::System,
             name: "rtstate-loop".to_string(),
             stop_on_error: false,
+            catch_up: DEFAULT_CATCH_UP,
         };
         c.validate()?;
         Ok(c)
@@ -156,6 +168,12 @@ impl LoopConfig {
     /// Sets `stop_on_error`.
     pub fn with_stop_on_error(mut self, stop: bool) -> Self {
         self.stop_on_error = stop;
+        self
+    }
+
+    /// Sets `catch_up` (at least 1).
+    pub fn with_catch_up(mut self, periods: u32) -> Self {
+        self.catch_up = periods.max(1);
         self
     }
 
@@ -589,7 +607,7 @@ fn run<F: FnMut(&Tick) -> TickResult>(
         let next_deadline = start + next * period;
         if end > next_deadline {
             let mut missed = 0;
-            if end - next_deadline >= period {
+            if end - next_deadline >= period * u64::from(config.catch_up.max(1)) {
                 let first_future = (end - start).div_ceil(period);
                 missed = first_future - next;
                 next = first_future;

@@ -1,0 +1,264 @@
+//! How reads scale with reader threads: N readers on N cores reading a
+//! `FastDroneState` while one writer publishes (every 10 µs, or flat out),
+//! for the slot ring (through `latest()` and through `Reader` handles),
+//! `StateBuffer`, and the peers `RwLock`, `Mutex` and a bare `ArcSwap`.
+//! Prints reads per second per reader and in total, medians of repeats.
+//!
+//! `cargo bench --bench scaling` (on a 2-core machine only N ≤ 1 is
+//! meaningful; the README's figures come from a 16-core machine).
+//! `RTSTATE_SCALING_SECS` sets each measurement's length (default 0.5 s;
+//! 0.05 s when run by `cargo test --all-targets`).
+
+use arc_swap::ArcSwap;
+use rtstate::{FastDroneState, SlotRing, Source, StateBuffer};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn state(i: u64) -> FastDroneState {
+    let x = i as f64;
+    FastDroneState {
+        timestamp: x,
+        position: [x; 3],
+        velocity: [x; 3],
+        attitude: [x; 3],
+        angular_velocity: [x; 3],
+    }
+}
+
+/// One way of sharing the state: a writer's publish and a reader's read.
+trait Shared: Send + Sync + 'static {
+    fn write(&self, s: FastDroneState);
+    /// Returns a reader closure (so per-reader handles can be made).
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send>;
+}
+
+struct Ring(SlotRing<FastDroneState>);
+impl Shared for Ring {
+    fn write(&self, s: FastDroneState) {
+        let _ = self.0.publish(s, Source::intern("bench"));
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+        let ring = self.0.clone();
+        Box::new(move || ring.latest().map_or(0.0, |s| s.state.position[0]))
+    }
+}
+
+struct RingReader(SlotRing<FastDroneState>);
+impl Shared for RingReader {
+    fn write(&self, s: FastDroneState) {
+        let _ = self.0.publish(s, Source::intern("bench"));
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+        let mut reader = self.0.reader();
+        Box::new(move || reader.read().map_or(0.0, |s| s.state.position[0]))
+    }
+}
+
+struct Buffer(StateBuffer<FastDroneState>);
+impl Shared for Buffer {
+    fn write(&self, s: FastDroneState) {
+        let _ = self.0.publish(s, Source::intern("bench"));
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+        let b = self.0.clone();
+        Box::new(move || b.latest().map_or(0.0, |s| s.state.position[0]))
+    }
+}
+
+struct BufferWith(StateBuffer<FastDroneState>);
+impl Shared for BufferWith {
+    fn write(&self, s: FastDroneState) {
+        let _ = self.0.publish(s, Source::intern("bench"));
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+        let b = self.0.clone();
+        Box::new(move || b.with_latest(|s| s.state.position[0]).unwrap_or(0.0))
+    }
+}
+
+struct Rw(RwLock<FastDroneState>);
+impl Shared for Rw {
+    fn write(&self, s: FastDroneState) {
+        *self.0.write().unwrap() = s;
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+        let me = Arc::clone(self);
+        Box::new(move || {
+            let s: FastDroneState = *me.0.read().unwrap();
+            s.position[0]
+        })
+    }
+}
+
+struct Mx(Mutex<FastDroneState>);
+impl Shared for Mx {
+    fn write(&self, s: FastDroneState) {
+        *self.0.lock().unwrap() = s;
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+        let me = Arc::clone(self);
+        Box::new(move || {
+            let s: FastDroneState = *me.0.lock().unwrap();
+            s.position[0]
+        })
+    }
+}
+
+struct Swap(ArcSwap<FastDroneState>);
+impl Shared for Swap {
+    fn write(&self, s: FastDroneState) {
+        self.0.store(Arc::new(s));
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+        let me = Arc::clone(self);
+        Box::new(move || {
+            let s: FastDroneState = **me.0.load();
+            s.position[0]
+        })
+    }
+}
+
+/// Reads per second summed over `readers` threads, with a writer publishing
+/// every `interval` (None: flat out).
+fn measure<S: Shared>(
+    shared: Arc<S>,
+    readers: usize,
+    interval: Option<Duration>,
+    secs: f64,
+) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(AtomicU64::new(0));
+    shared.write(state(0));
+    let writer = {
+        let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut i = 1;
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                shared.write(state(i));
+                i += 1;
+                if let Some(d) = interval {
+                    next += d;
+                    while Instant::now() < next {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+        })
+    };
+    let start_line = Arc::new(std::sync::Barrier::new(readers + 1));
+    let handles: Vec<_> = (0..readers)
+        .map(|_| {
+            let mut read = shared.reader();
+            let (stop, total, start_line) = (
+                Arc::clone(&stop),
+                Arc::clone(&total),
+                Arc::clone(&start_line),
+            );
+            thread::spawn(move || {
+                start_line.wait();
+                let mut n = 0u64;
+                let mut acc = 0.0;
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..64 {
+                        acc += read();
+                    }
+                    n += 64;
+                }
+                black_box(acc);
+                total.fetch_add(n, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    start_line.wait();
+    let t0 = Instant::now();
+    thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = t0.elapsed().as_secs_f64();
+    for h in handles {
+        h.join().unwrap();
+    }
+    writer.join().unwrap();
+    total.load(Ordering::Relaxed) as f64 / elapsed
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let secs: f64 = std::env::var("RTSTATE_SCALING_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if bench_mode { 0.5 } else { 0.05 });
+    let repeats = if bench_mode { 3 } else { 1 };
+    let cores = thread::available_parallelism().map_or(2, |n| n.get());
+    let mut counts: Vec<usize> = [1, 2, 4, 8, 12, 15]
+        .into_iter()
+        .filter(|&n| n < cores)
+        .collect();
+    if counts.is_empty() {
+        counts.push(1);
+    }
+    println!(
+        "read scaling: {cores} cores, one writer thread, {secs} s x {repeats} per cell, median"
+    );
+    for (label, interval) in [
+        ("writer every 10 us", Some(Duration::from_micros(10))),
+        ("writer flat out", None),
+    ] {
+        println!("\n{label}: million reads per second, total over all readers (per reader)");
+        print!("{:<28}", "readers");
+        for n in &counts {
+            print!("{:>16}", n);
+        }
+        println!();
+        type Make = fn() -> Box<dyn Fn(usize, Option<Duration>, f64) -> f64>;
+        let rows: Vec<(&str, Make)> = vec![
+            ("slot ring Reader::read", || {
+                Box::new(|n, i, s| {
+                    measure(Arc::new(RingReader(SlotRing::new(4).unwrap())), n, i, s)
+                })
+            }),
+            ("slot ring latest()", || {
+                Box::new(|n, i, s| measure(Arc::new(Ring(SlotRing::new(4).unwrap())), n, i, s))
+            }),
+            ("StateBuffer latest()", || {
+                Box::new(|n, i, s| measure(Arc::new(Buffer(StateBuffer::new(4).unwrap())), n, i, s))
+            }),
+            ("StateBuffer with_latest()", || {
+                Box::new(|n, i, s| {
+                    measure(Arc::new(BufferWith(StateBuffer::new(4).unwrap())), n, i, s)
+                })
+            }),
+            ("ArcSwap load + copy", || {
+                Box::new(|n, i, s| {
+                    measure(Arc::new(Swap(ArcSwap::from_pointee(state(0)))), n, i, s)
+                })
+            }),
+            ("RwLock read + copy", || {
+                Box::new(|n, i, s| measure(Arc::new(Rw(RwLock::new(state(0)))), n, i, s))
+            }),
+            ("Mutex lock + copy", || {
+                Box::new(|n, i, s| measure(Arc::new(Mx(Mutex::new(state(0)))), n, i, s))
+            }),
+        ];
+        for (name, make) in rows {
+            let run = make();
+            print!("{name:<28}");
+            for &n in &counts {
+                let rate = median((0..repeats).map(|_| run(n, interval, secs)).collect());
+                print!(
+                    "{:>16}",
+                    format!("{:.1} ({:.1})", rate / 1e6, rate / 1e6 / n as f64)
+                );
+            }
+            println!();
+        }
+    }
+}
