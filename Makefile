@@ -61,8 +61,12 @@ rust-demo:
 
 bench: python-dev
 	cargo bench --bench buffers
+	$(VPY) benches/criterion_table.py
 	cargo bench --bench control_loop
+	cargo bench --bench scaling
 	$(VPY) benches/python/bench_vs_baseline.py
+	$(VPY) benches/python/bench_loop.py
+	$(VPY) benches/python/bench_wakeup.py
 
 clean:
 	cargo clean

@@ -38,8 +38,12 @@ from ._rtstate import (
 )
 from ._units import HAVE_PINT, DimensionalityError, Q_
 
-# RealTimeControlWrapper, StateEstimatorController, create_rt_control_wrapper
-# and create_estimator_controller are added by the control-loop work.
+from ._rtstate import CallbackError, ControlLoop, RealTimeControlWrapper
+from ._control import (
+    StateEstimatorController,
+    create_estimator_controller,
+    create_rt_control_wrapper,
+)
 
 __all__ = [
     "Accel",
@@ -67,5 +71,23 @@ __all__ = [
     "create_fast_state_buffer",
     "create_state_manager",
 ]
+
+# The control loop (issue 6).
+__all__ += [
+    "CallbackError",
+    "ControlLoop",
+    "RealTimeControlWrapper",
+    "StateEstimatorController",
+    "create_estimator_controller",
+    "create_rt_control_wrapper",
+]
+
+# Subscriptions (issue 5): asyncio-queue-like handles and their events.
+from collections.abc import Mapping as _Mapping
+
+from ._rtstate import Subscription, UpdateEvent
+
+_Mapping.register(UpdateEvent)
+__all__ += ["Subscription", "UpdateEvent"]
 
 __version__ = "0.1.0"

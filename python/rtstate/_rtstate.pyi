@@ -1,7 +1,8 @@
 """Type stubs for the rtstate extension module (hand-written, checked by
 ``python -m mypy.stubtest rtstate._rtstate``)."""
 
-from typing import Any, Generic, Optional, TypeVar, final
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from typing import Any, Generic, Literal, Optional, TypeVar, final
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,17 @@ __all__ = [
     "create_fast_state_buffer",
     "create_state_manager",
     "_raise_error",
+    "Subscription",
+    "UpdateEvent",
+    "_RustPublisher",
+    "_publish_from_rust_thread",
+    "CallbackError",
+    "ControlLoop",
+    "RealTimeControlWrapper",
+    "SimVehicle",
+    "_bare_loop",
+    "_bench_rust_loop",
+    "_stop_all_loops",
 ]
 
 _T = TypeVar("_T")
@@ -308,6 +320,27 @@ class ThreadSafeStateBuffer:
         """Forgets every state, the version and the statistics."""
     def reader(self) -> Reader:
         """A new per-consumer reader."""
+    def subscribe(
+        self, queue_size: int = 10, policy: Literal["drop_oldest", "drop_newest", "keep_latest"] = "drop_oldest"
+    ) -> Subscription:
+        """A subscription to every publish from now on, used like an
+        ``asyncio.Queue`` of :class:`UpdateEvent` (``await get()``,
+        ``get_nowait()``, ``async for``) or as a blocking iterator.
+
+        It works whether or not an event loop runs when it is made. A full
+        queue drops per ``policy`` and counts the drop: ``"drop_oldest"``
+        (default) keeps the newest ``queue_size`` events, ``"drop_newest"``
+        keeps the oldest, ``"keep_latest"`` keeps only the newest one.
+        ``queue_size`` below 1 raises ``ValueError``.
+        """
+    def unsubscribe(self, queue: Subscription) -> None:
+        """Ends ``queue`` (a subscription of this buffer; ``ValueError`` for
+        another buffer's): events it holds can still be taken, then
+        ``async for`` stops and ``get()`` raises :class:`ClosedError`."""
+    def wait_for_update_async(self, timeout: float = 1.0) -> Coroutine[Any, Any, Optional[StateSnapshot[Any]]]:
+        """Awaitable: the latest snapshot once a publish happens after this
+        call, or None after ``timeout`` seconds (a negative timeout raises
+        ``ValueError``). Waits without polling and without a thread."""
 
 @final
 class DroneStateBuffer(ThreadSafeStateBuffer):
@@ -385,3 +418,366 @@ def create_state_manager() -> StateManager:
 
 def _raise_error(variant: str) -> None:
     """Raises the Python exception of one Rust ``Error`` variant (for tests)."""
+
+@final
+class UpdateEvent:
+    """One publish as a subscriber receives it: read as a dict
+    (``event["version"]``, keys ``state version timestamp source``;
+    ``dict(event)`` works and it is a registered ``Mapping``) or as
+    attributes (``event.version``). Built on the consumer's side; ``state``
+    is built on first access, then the same object."""
+
+    @property
+    def state(self) -> Any:
+        """The state published."""
+    @property
+    def version(self) -> int:
+        """The buffer's version of this publish."""
+    @property
+    def timestamp(self) -> float:
+        """The state's own time, else the publish time (wall-clock seconds)."""
+    @property
+    def source(self) -> str:
+        """Who published it."""
+    @property
+    def published_at(self) -> float:
+        """Wall-clock seconds when it was published."""
+    def __getitem__(self, key: str, /) -> Any: ...
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default``."""
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def keys(self) -> list[str]:
+        """``["state", "version", "timestamp", "source"]``."""
+    def values(self) -> list[Any]:
+        """The values, in the order of ``keys()``."""
+    def items(self) -> list[tuple[str, Any]]:
+        """``(key, value)`` pairs, in the order of ``keys()``."""
+
+@final
+class Subscription:
+    """A buffer's events for one consumer, used exactly like an
+    ``asyncio.Queue``, plus blocking iteration from threads.
+
+    The writer never waits for it and never takes the interpreter for it:
+    a publish from any thread wakes an awaiting ``get()`` through a socket
+    registered with the running loop only while a ``get()`` is pending (no
+    polling). After :meth:`close`, ``buffer.unsubscribe(queue)`` or
+    ``buffer.reset()``, queued events can still be taken; then ``get()`` and
+    ``get_nowait()`` raise :class:`ClosedError` and iteration stops.
+    """
+
+    def get(self) -> Coroutine[Any, Any, UpdateEvent]:
+        """Awaitable: the next event; :class:`ClosedError` once ended and
+        drained. Cancelling it (e.g. ``asyncio.wait_for``) loses no event."""
+    def get_nowait(self) -> UpdateEvent:
+        """The next event without waiting: ``asyncio.QueueEmpty`` if none,
+        :class:`ClosedError` once ended and drained."""
+    def iter(self, timeout: Optional[float] = None) -> Iterator[UpdateEvent]:
+        """A blocking iterator (the interpreter released while it waits); it
+        ends when the subscription ends and is drained, or when no event
+        arrives within ``timeout`` seconds (None: no limit)."""
+    def __iter__(self) -> Iterator[UpdateEvent]:
+        """``iter(timeout=None)``."""
+    def __aiter__(self) -> Subscription: ...
+    def __anext__(self) -> Coroutine[Any, Any, UpdateEvent]:
+        """``async for``: stops once the subscription ended and is drained."""
+    def qsize(self) -> int:
+        """Events queued now."""
+    def empty(self) -> bool:
+        """Whether no event is queued now."""
+    def full(self) -> bool:
+        """Whether the queue is full now (the next publish drops an event)."""
+    @property
+    def maxsize(self) -> int:
+        """The queue's capacity (1 for ``"keep_latest"``)."""
+    @property
+    def policy(self) -> str:
+        """``"drop_oldest"``, ``"drop_newest"`` or ``"keep_latest"``."""
+    @property
+    def closed(self) -> bool:
+        """Whether the subscription has ended (it may still hold events)."""
+    def close(self) -> None:
+        """Ends the subscription; pending ``get()`` calls wake."""
+    def task_done(self) -> None:
+        """For ``asyncio.Queue`` compatibility; does nothing."""
+    @property
+    def counters(self) -> dict[str, int]:
+        """``delivered dropped gaps duplicates`` of this subscription
+        (``dropped`` includes events overwritten but not yet noticed)."""
+    def get_statistics(self) -> dict[str, Any]:
+        """The counters plus ``qsize maxsize policy closed``."""
+    def _poll(self) -> Optional[UpdateEvent]:
+        """Internal (asyncio glue): the next event, or None with the waker registered."""
+    def _recv(self, timeout: Optional[float] = None) -> Optional[UpdateEvent]:
+        """Internal: blocking receive; None on timeout or once ended and drained."""
+    @property
+    def _waiters(self) -> Any:
+        """Internal: the asyncio glue's state for this subscription."""
+
+@final
+class _RustPublisher:
+    """Testing aid: the handle of a ``_publish_from_rust_thread`` thread."""
+
+    def join(self, timeout: Optional[float] = None) -> Optional[int]:
+        """Waits (interpreter released) for the thread; how many states it
+        published, or None if ``timeout`` seconds passed."""
+    def is_finished(self) -> bool:
+        """Whether the thread has finished."""
+
+def _publish_from_rust_thread(
+    buffer: FastDroneStateBuffer, states: Any, interval_s: float = 0.0
+) -> _RustPublisher:
+    """Testing aid: starts a Rust thread that publishes ``states``
+    (FastDroneStates) into ``buffer`` every ``interval_s`` seconds (source
+    ``"rust-thread"``) without ever taking the interpreter."""
+
+# ---------------------------------------------------------- control loop --
+
+class CallbackError(RtStateError):
+    """A Python callback run by a control loop raised; the original exception is ``__cause__``."""
+
+@final
+class ControlLoop:
+    """A Python callable run at a fixed rate on a Rust thread.
+
+    Deadlines are absolute (``start + k/frequency_hz``: no drift); each tick
+    sleeps with ``clock_nanosleep`` until ``spin_us`` before its deadline,
+    then spins. The loop thread attaches to the interpreter only to call
+    ``callback()`` (no arguments); returning ``False`` stops the loop.
+
+    An exception from the callback is counted (``errors``), kept
+    (``last_error`` as ``"Type: message"``, the object through
+    :meth:`last_exception`), and the loop goes on; with
+    ``stop_on_error=True`` it stops, and :meth:`stop`/:meth:`run` raise
+    :class:`CallbackError` with the original as ``__cause__``.
+
+    Real-time settings (``priority`` > 0: SCHED_FIFO at that priority,
+    ``cpu_affinity``, ``lock_memory`` (mlockall), ``timer_slack_ns``) are
+    applied to the loop thread; one that is refused raises
+    :class:`RealTimeError` under ``realtime_policy="strict"`` and is
+    reported in ``get_stats()["real_time"]`` under ``"warn"``.
+    """
+
+    def __new__(
+        cls,
+        callback: Callable[[], Any],
+        frequency_hz: float = 1000.0,
+        *,
+        spin_us: Optional[float] = None,
+        priority: int = 0,
+        cpu_affinity: Optional[Sequence[int]] = None,
+        lock_memory: bool = False,
+        timer_slack_ns: Optional[int] = None,
+        realtime_policy: str = "warn",
+        stop_on_error: bool = False,
+    ) -> ControlLoop: ...
+    @property
+    def frequency_hz(self) -> float:
+        """The target rate, Hz."""
+    @property
+    def callback(self) -> Callable[[], Any]:
+        """The callable."""
+    def start(self) -> None:
+        """Starts the loop on its own thread (:class:`AlreadyRunningError` if it runs)."""
+    def stop(self, timeout: float = 1.0) -> Optional[dict[str, Any]]:
+        """Asks the loop to stop and waits up to ``timeout`` s (interpreter
+        released); returns the final statistics, None if never started.
+        ``TimeoutError`` if a callback still runs then (the loop stops once
+        it returns); :class:`CallbackError` if it stopped on a callback error."""
+    def is_running(self) -> bool:
+        """Whether the loop thread is ticking."""
+    def run(self, duration: Optional[float] = None) -> dict[str, Any]:
+        """Starts the loop if needed and blocks (interpreter released, signals
+        checked every 50 ms) until it stops by itself or ``duration`` s pass;
+        then stops it and returns its statistics. Ctrl-C stops the loop and
+        raises ``KeyboardInterrupt``."""
+    def get_stats(self) -> dict[str, Any]:
+        """The statistics now: the keys of
+        :meth:`RealTimeControlWrapper.get_control_stats`."""
+    def last_exception(self) -> Optional[BaseException]:
+        """The callback's last exception, or None."""
+    def raise_last_error(self) -> None:
+        """Raises :class:`CallbackError` from the callback's last exception
+        (as ``__cause__``); does nothing if it never raised."""
+
+@final
+class RealTimeControlWrapper:
+    """DART-Planner's ``RealTimeControlWrapper`` on the Rust autopilot.
+
+    A cascaded PID (position → velocity → attitude → body rates; output
+    thrust in N and body rates in rad/s) runs at ``frequency_hz`` on a Rust
+    thread, reading the vehicle state straight from the lock-free ring of
+    ``state_buffer`` (a ``FastDroneStateBuffer``, created if None). With a
+    ``DroneStateBuffer`` (``use_fast_state=False`` or given), states passed
+    to :meth:`update_state` are also mirrored into an internal ring for the
+    autopilot. No Python runs in the loop unless a state or command callback
+    is set. Until :meth:`update_command` is called the setpoint is the
+    origin (hover thrust m·g). ``priority`` > 0 requests SCHED_FIFO; the
+    keyword-only settings are those of :class:`ControlLoop`.
+    """
+
+    def __new__(
+        cls,
+        frequency_hz: float = 1000.0,
+        priority: int = 0,
+        state_buffer: Optional[ThreadSafeStateBuffer] = None,
+        use_fast_state: bool = True,
+        *,
+        spin_us: Optional[float] = None,
+        cpu_affinity: Optional[Sequence[int]] = None,
+        lock_memory: bool = False,
+        timer_slack_ns: Optional[int] = None,
+        realtime_policy: str = "warn",
+    ) -> RealTimeControlWrapper: ...
+    @property
+    def frequency_hz(self) -> float:
+        """The loop's target rate, Hz."""
+    @property
+    def priority(self) -> int:
+        """The SCHED_FIFO priority requested (0: normal scheduling)."""
+    @property
+    def use_fast_state(self) -> bool:
+        """Whether the default state buffer is a ``FastDroneStateBuffer``."""
+    @property
+    def state_buffer(self) -> ThreadSafeStateBuffer:
+        """The buffer the controller's state is published to."""
+    def start(self) -> None:
+        """Starts the autopilot loop (does nothing if it runs)."""
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stops the loop (``TimeoutError`` if a callback still runs after ``timeout`` s)."""
+    def is_running(self) -> bool:
+        """Whether the loop thread is ticking."""
+    def update_state(self, state: Any, source: Optional[str] = None) -> int:
+        """Publishes a ``DroneState``, a ``FastDroneState`` or an estimate
+        with ``.pose``/``.twist`` (converted) for the controller (source
+        ``"external"`` by default); returns the buffer's version."""
+    def update_command(
+        self,
+        position_setpoint: Any = None,
+        velocity_setpoint: Any = None,
+        attitude_setpoint: Any = None,
+        angular_velocity_setpoint: Any = None,
+        thrust: Any = None,
+    ) -> int:
+        """Sets the setpoint (None keeps a field's current value): m, m/s,
+        rad (yaw tracked; roll/pitch feed-forward), rad/s, N (hover thrust;
+        0 means m·g). pint quantities are converted; NaN/inf raise
+        ``ValueError`` naming the field. Returns the setpoint's version."""
+    def get_setpoint(self) -> dict[str, Any]:
+        """The setpoint tracked now (the ``update_command`` fields)."""
+    def set_gains(
+        self,
+        kp_pos: Any = None,
+        ki_pos: Any = None,
+        kd_pos: Any = None,
+        kp_att: Any = None,
+        ki_att: Any = None,
+        kd_att: Any = None,
+        *,
+        kp_vel: Any = None,
+        ki_vel: Any = None,
+        kd_vel: Any = None,
+        kp_rate: Any = None,
+        ki_rate: Any = None,
+        kd_rate: Any = None,
+    ) -> int:
+        """Sets gains (a number for all axes or three; None keeps the
+        current). DART-Planner's ``*_pos`` map to the position stage
+        (position error → velocity setpoint), ``*_att`` to the attitude stage
+        (attitude error → rates); ``*_vel`` and ``*_rate`` are the velocity
+        and body-rate stages. Negative or non-finite gains raise ``ValueError``."""
+    def get_gains(self) -> dict[str, dict[str, Any]]:
+        """The gains of the ``position velocity attitude rate`` stages."""
+    def get_latest_state(self) -> Optional[StateSnapshot[Any]]:
+        """The state buffer's latest snapshot."""
+    def get_state_at_time(self, target_time: float, max_age: float = 0.1) -> Optional[StateSnapshot[Any]]:
+        """The state buffer's snapshot nearest ``target_time`` within ``max_age``."""
+    def wait_for_state_update(self, timeout: float = 1.0) -> Optional[StateSnapshot[Any]]:
+        """Blocks (interpreter released) for the next state; None on timeout."""
+    def wait_for_state_update_async(self, timeout: float = 1.0) -> Awaitable[Optional[StateSnapshot[Any]]]:
+        """Awaits the next state; None on timeout."""
+    def set_state_update_callback(self, callback: Optional[Callable[[DroneState], Any]]) -> None:
+        """Calls ``callback(DroneState)`` on the loop thread for each new state
+        version the controller reads (None removes it)."""
+    def set_command_update_callback(self, callback: Optional[Callable[[dict[str, float]], Any]]) -> None:
+        """Calls ``callback({"thrust", "roll_rate", "pitch_rate", "yaw_rate",
+        "timestamp"})`` on the loop thread after each command (None removes it)."""
+    def set_error_callback(self, callback: Optional[Callable[[str], Any]]) -> None:
+        """Calls ``callback("Type: message")`` when a state or command
+        callback raises (counted and kept; the loop goes on)."""
+    def last_exception(self) -> Optional[BaseException]:
+        """The last exception a callback raised, or None."""
+    def raise_last_error(self) -> None:
+        """Raises :class:`CallbackError` from the last callback exception, if any."""
+    def get_latest_command(self) -> Optional[dict[str, float]]:
+        """The latest command (``thrust roll_rate pitch_rate yaw_rate timestamp``)."""
+    def get_control_stats(self) -> dict[str, Any]:
+        """The loop's statistics: ``iteration_count missed_deadlines``
+        (= overruns) ``frequency_target_hz frequency_actual_hz
+        mean/max/min_execution_time_ms jitter_rms_ms success_rate`` (ticks
+        without error), ``overruns missed_ticks errors last_error
+        last_panic cpu_time_s elapsed_s running stop_reason``,
+        ``period_ms period_error_ms lateness_ms`` (``p50 p90 p99 max count``)
+        and ``real_time`` (``setting requested applied reason`` per setting)."""
+    def get_state_buffer_stats(self) -> dict[str, Any]:
+        """The state buffer's statistics."""
+    def get_wrapper_stats(self) -> dict[str, Any]:
+        """The wrapper's counters (``control_iterations state_updates
+        command_updates errors callback_calls last_state_time
+        last_command_time commands_published``)."""
+    def get_combined_stats(self) -> dict[str, Any]:
+        """``{"control_loop", "state_buffer", "wrapper", "running", "frequency_hz"}``."""
+
+@final
+class SimVehicle:
+    """The Rust multirotor simulation (world z up, thrust along body z,
+    body rates following the command through a first-order lag)."""
+
+    def __new__(
+        cls,
+        mass: float = 1.0,
+        gravity: float = 9.81,
+        *,
+        drag: float = 0.0,
+        disturbance: Optional[Sequence[float]] = None,
+        rate_time_constant: float = 0.03,
+    ) -> SimVehicle: ...
+    def measurement(self) -> FastDroneState:
+        """The true state now."""
+    @property
+    def time(self) -> float:
+        """Simulated time, s."""
+    def set_command(self, thrust: float, roll_rate: float = 0.0, pitch_rate: float = 0.0, yaw_rate: float = 0.0) -> None:
+        """The command a running sim applies when it follows no controller."""
+    def step(
+        self, thrust: float, roll_rate: float = 0.0, pitch_rate: float = 0.0, yaw_rate: float = 0.0, dt: float = 0.001
+    ) -> None:
+        """Advances by ``dt`` s under a command."""
+    def start(
+        self,
+        rate_hz: float = 1000.0,
+        controller: Optional[RealTimeControlWrapper] = None,
+        state_buffer: Optional[ThreadSafeStateBuffer] = None,
+    ) -> None:
+        """Runs the simulation on a Rust loop: each tick applies the latest
+        command of ``controller`` (or of :meth:`set_command`), advances by
+        the measured interval, and publishes the true state into
+        ``state_buffer`` (a ``FastDroneStateBuffer``) if given. Held still
+        before the first command."""
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stops the sim loop."""
+    def is_running(self) -> bool:
+        """Whether the sim loop runs."""
+
+def _stop_all_loops(timeout: float = 1.0) -> int:
+    """Stops every running loop (called at interpreter exit); how many ran."""
+
+def _bench_rust_loop(hz: float, secs: float, spin_us: Optional[float] = None) -> list[int]:
+    """Benchmark aid: ``ControlLoop`` with a no-op Rust tick at ``hz`` for
+    ``secs`` (interpreter released); each tick's start in ns since the first."""
+
+def _bare_loop(hz: float, secs: float) -> list[int]:
+    """Benchmark aid: the bare Rust ``clock_nanosleep`` absolute-deadline
+    loop; each wake-up in ns since the first deadline."""

@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// A Python state as stored in a `StateBuffer`: the object, its own
 /// timestamp (read once at publish) and the publisher's metadata.
 pub(crate) struct Entry {
-    state: Py<PyAny>,
+    pub(crate) state: Py<PyAny>,
     timestamp: Option<f64>,
     metadata: Option<Py<PyDict>>,
 }
@@ -461,6 +461,31 @@ impl PyStateBuffer {
     /// Forgets every state, the version and the statistics.
     fn reset(&self) {
         self.reset_all()
+    }
+
+    /// A subscription to every publish from now on, used like an
+    /// `asyncio.Queue` (see `subscription.rs`).
+    #[pyo3(signature = (queue_size=10, policy="drop_oldest"))]
+    fn subscribe(
+        slf: &Bound<'_, Self>,
+        queue_size: i64,
+        policy: &str,
+    ) -> PyResult<super::subscription::PySubscription> {
+        super::subscription::subscribe(slf, queue_size, policy)
+    }
+
+    /// Ends `queue`, a subscription of this buffer.
+    fn unsubscribe(slf: &Bound<'_, Self>, queue: &Bound<'_, PyAny>) -> PyResult<()> {
+        super::subscription::unsubscribe(slf, queue)
+    }
+
+    /// Awaitable: the snapshot of the next publish, or None after `timeout`.
+    #[pyo3(signature = (timeout=1.0))]
+    fn wait_for_update_async<'py>(
+        slf: &Bound<'py, Self>,
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        super::subscription::wait_for_update_async(slf, timeout)
     }
 
     /// A new per-consumer reader.

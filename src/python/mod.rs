@@ -6,19 +6,21 @@
 //! - [`convert`]: sequences, ndarrays and pint quantities to SI floats;
 //! - [`states`], [`estimated`]: the state types;
 //! - [`snapshot`], [`buffers`], [`manager`]: snapshots, buffers, readers and
-//!   the registry.
-//!
-//! Subscriptions (`subscribe`, `unsubscribe`, `wait_for_update_async`) are
-//! added in `subscription.rs` as further `#[pymethods]` blocks (pyo3's
-//! `multiple-pymethods`) or module functions over [`buffers::Store`].
+//!   the registry;
+//! - [`control`]: `ControlLoop`, `RealTimeControlWrapper`, `SimVehicle`;
+//! - [`subscription`]: `subscribe`, `unsubscribe`, `wait_for_update_async`
+//!   (methods in `buffers.rs` that delegate there), the asyncio-queue-like
+//!   `Subscription` and its `UpdateEvent`s.
 
 mod buffers;
+mod control;
 mod convert;
 mod errors;
 mod estimated;
 mod manager;
 mod snapshot;
 mod states;
+mod subscription;
 
 use pyo3::prelude::*;
 
@@ -42,5 +44,7 @@ fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(buffers::create_fast_state_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(manager::create_state_manager, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_raise_error, m)?)?;
+    subscription::register(m)?;
+    control::register(m)?;
     Ok(())
 }

@@ -1,0 +1,25 @@
+"""``python -m rtstate <command>``: ``demo`` flies a simulated quadrotor
+(see :mod:`rtstate.demo`)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help"):
+        sys.stdout.write(
+            "usage: python -m rtstate demo [--duration S] [--rate HZ] [--python-controller]\n"
+        )
+        return 0 if args else 2
+    if args[0] == "demo":
+        from .demo import main as demo
+
+        return demo(args[1:])
+    sys.stderr.write(f"unknown command {args[0]!r}; try: python -m rtstate demo\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""DART-Planner's estimator-controller integration and factories, on the
+native loops of :mod:`rtstate._rtstate`.
+
+``RealTimeControlWrapper`` and ``ControlLoop`` are native (Rust threads that
+attach to Python only to call a Python callable). ``StateEstimatorController``
+composes them: the wrapper's Rust autopilot at its rate, and a
+``ControlLoop`` at ``update_frequency_hz`` that runs the Python estimator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from typing import Any, Dict, Optional
+
+from ._rtstate import ControlLoop, RealTimeControlWrapper, StateSnapshot, _stop_all_loops
+
+__all__ = [
+    "StateEstimatorController",
+    "create_estimator_controller",
+    "create_rt_control_wrapper",
+]
+
+
+async def _wait_for_update_async(buffer: Any, timeout: float = 1.0) -> Optional[StateSnapshot]:
+    """``buffer.wait_for_update_async(timeout)`` where the buffer has it,
+    else ``buffer.wait_for_update`` in the default executor (it releases
+    the interpreter while it waits)."""
+    native = getattr(buffer, "wait_for_update_async", None)
+    if native is not None:
+        return await native(timeout)  # type: ignore[no-any-return]
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, buffer.wait_for_update, timeout)  # type: ignore[no-any-return]
+
+
+class StateEstimatorController:
+    """Runs an estimator into a :class:`RealTimeControlWrapper`.
+
+    ``start()`` starts the controller, then a native :class:`ControlLoop` at
+    ``update_frequency_hz`` that calls ``estimator.update()`` and publishes
+    ``estimator.get_latest()`` (an ``EstimatedState`` or anything with
+    ``.pose``/``.twist`` is converted; a ``DroneState`` or ``FastDroneState``
+    is taken as is; ``None`` is skipped) into the controller with source
+    ``"estimator"``. An exception from the estimator is counted and kept
+    (``get_statistics()["estimator_loop"]["errors"]``, ``last_error``) and
+    the loop goes on.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        controller: RealTimeControlWrapper,
+        update_frequency_hz: float = 100.0,
+    ) -> None:
+        self.estimator = estimator
+        self.controller = controller
+        self.update_frequency_hz = float(update_frequency_hz)
+        self.update_period = 1.0 / self.update_frequency_hz
+        self._lock = threading.RLock()
+        self._loop = ControlLoop(self._step, self.update_frequency_hz)
+        self._stats: Dict[str, Any] = {
+            "estimator_updates": 0,
+            "controller_updates": 0,
+            "empty_estimates": 0,
+            "last_estimator_update": 0.0,
+            "last_controller_update": 0.0,
+        }
+
+    def _step(self) -> None:
+        """One estimator tick (on the loop thread)."""
+        import time
+
+        self.estimator.update()
+        now = time.time()
+        self._stats["estimator_updates"] += 1
+        self._stats["last_estimator_update"] = now
+        estimate = self.estimator.get_latest()
+        if estimate is None:
+            self._stats["empty_estimates"] += 1
+            return
+        self.controller.update_state(estimate, "estimator")
+        self._stats["controller_updates"] += 1
+        self._stats["last_controller_update"] = now
+
+    def start(self) -> None:
+        """Starts the controller and the estimator loop (no-op if running)."""
+        with self._lock:
+            if self._loop.is_running():
+                return
+            self.controller.start()
+            self._loop.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stops the estimator loop, then the controller."""
+        with self._lock:
+            try:
+                self._loop.stop(timeout)
+            finally:
+                self.controller.stop(timeout)
+
+    def is_running(self) -> bool:
+        """Whether both the estimator loop and the controller run."""
+        return self._loop.is_running() and self.controller.is_running()
+
+    def get_statistics(self) -> Dict[str, Any]:
+        """``{"estimator_controller", "estimator_loop", "controller",
+        "running", "update_frequency_hz"}``: the counts, the estimator loop's
+        statistics (errors, last_error, rates, lateness), the controller's
+        combined statistics."""
+        return {
+            "estimator_controller": dict(self._stats),
+            "estimator_loop": self._loop.get_stats(),
+            "controller": self.controller.get_combined_stats(),
+            "running": self.is_running(),
+            "update_frequency_hz": self.update_frequency_hz,
+        }
+
+    def raise_last_error(self) -> None:
+        """Raises ``CallbackError`` from the estimator's last exception, if any."""
+        self._loop.raise_last_error()
+
+
+def create_rt_control_wrapper(
+    frequency_hz: float = 1000.0, use_fast_state: bool = True
+) -> RealTimeControlWrapper:
+    """A :class:`RealTimeControlWrapper` with default settings."""
+    return RealTimeControlWrapper(frequency_hz=frequency_hz, use_fast_state=use_fast_state)
+
+
+def create_estimator_controller(
+    estimator: Any, frequency_hz: float = 1000.0, estimator_frequency_hz: float = 100.0
+) -> StateEstimatorController:
+    """A :class:`StateEstimatorController` over a new wrapper at ``frequency_hz``."""
+    controller = create_rt_control_wrapper(frequency_hz)
+    return StateEstimatorController(estimator, controller, estimator_frequency_hz)
+
+
+# Loop threads must not attach to a finalising interpreter: stop them first.
+atexit.register(_stop_all_loops)

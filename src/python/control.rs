@@ -1,0 +1,548 @@
+//! The control loop for Python: `ControlLoop` (a Python callable on the Rust
+//! fixed-rate loop), `RealTimeControlWrapper` (the Rust autopilot on its own
+//! thread, DART-Planner's API), `SimVehicle` (the Rust simulation driven by
+//! a command buffer) and the benchmark helpers.
+//!
+//! # Threading
+//!
+//! Every loop runs on a Rust thread of its own. It attaches to Python
+//! (`Python::attach`) only to call a Python callable: the `ControlLoop`'s
+//! callback each tick, and the wrapper's state/command callbacks only when
+//! one is set (the autopilot itself never touches Python). Every wait on a
+//! loop (`stop`, `run`) is detached from the interpreter, so a loop thread
+//! can always take the GIL to finish its tick; `run` checks signals between
+//! slices of at most 50 ms, so Ctrl-C stops the loop and raises
+//! `KeyboardInterrupt`.
+//!
+//! # Callback errors
+//!
+//! An exception raised by a callback is counted (the loop's `errors`), its
+//! `"Type: message"` kept as `last_error`, and the exception object kept;
+//! `raise_last_error()` raises `rtstate.CallbackError` with the original as
+//! `__cause__`. The loop goes on unless `stop_on_error` is set; a loop that
+//! stopped on an error raises the same from `stop()` and `run()`.
+
+use super::convert::type_name;
+use crate::control::{
+    bare_loop, ControlLoop, Flow, Handle, LoopConfig, Percentiles, RtPolicy, RtSettings, Stats,
+    StopReason, Tick, TickResult,
+};
+use crate::sync::{lock, Arc, Mutex};
+use crate::Error;
+use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+
+mod sim;
+mod wrapper;
+
+pyo3::create_exception!(
+    rtstate,
+    CallbackError,
+    super::errors::RtStateError,
+    "A Python callback run by a control loop raised; the original exception is `__cause__`."
+);
+
+/// How long `run()` stays detached before it checks signals.
+const RUN_SLICE: Duration = Duration::from_millis(50);
+
+// ---------------------------------------------------------------- runner --
+
+/// A loop's handle, shared with the registry that `_stop_all_loops` (run at
+/// interpreter exit) walks.
+type Slot = Mutex<Option<Handle>>;
+
+static LOOPS: Mutex<Vec<Weak<Slot>>> = Mutex::new(Vec::new());
+
+/// Starts, stops and reports one loop, whatever its tick.
+pub(super) struct Runner {
+    config: LoopConfig,
+    slot: Arc<Slot>,
+}
+
+impl Runner {
+    fn new(config: LoopConfig) -> PyResult<Self> {
+        config.validate()?;
+        let slot = Arc::new(Mutex::new(None));
+        let mut loops = lock(&LOOPS);
+        loops.retain(|w| w.strong_count() > 0);
+        loops.push(Arc::downgrade(&slot));
+        Ok(Runner { config, slot })
+    }
+
+    fn is_running(&self) -> bool {
+        lock(&self.slot).as_ref().is_some_and(Handle::is_running)
+    }
+
+    /// Spawns the loop (detached from Python while the thread applies its
+    /// real-time settings). `AlreadyRunningError` if it runs.
+    fn start<F>(&self, py: Python<'_>, tick: F) -> PyResult<()>
+    where
+        F: FnMut(&Tick) -> TickResult + Send + 'static,
+    {
+        if self.is_running() {
+            return Err(Error::AlreadyRunning.into());
+        }
+        let config = self.config.clone();
+        let handle = py.detach(move || ControlLoop::spawn(config, tick))?;
+        let old = lock(&self.slot).replace(handle);
+        drop(old);
+        Ok(())
+    }
+
+    /// Asks the loop to stop and waits up to `timeout` (detached). `None` if
+    /// it was never started.
+    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Stats>> {
+        let timeout = crate::duration_from_secs("timeout", timeout)?;
+        let slot = self.slot.clone();
+        py.detach(move || {
+            let mut guard = lock(&slot);
+            match guard.as_mut() {
+                None => Ok(None),
+                Some(h) => h.stop(timeout).map(Some),
+            }
+        })
+        .map_err(|e| match e {
+            Error::Timeout(t) => PyTimeoutError::new_err(format!(
+                "the loop did not stop within {:.3} s (a tick is still running); \
+                 it has been asked to stop and will after the tick returns",
+                t.as_secs_f64()
+            )),
+            e => e.into(),
+        })
+    }
+
+    fn stats(&self) -> PyResult<Stats> {
+        if let Some(h) = lock(&self.slot).as_ref() {
+            return Ok(h.stats());
+        }
+        // Never started: the zeros of a loop that has not run.
+        Ok(ControlLoop::new(self.config.clone(), |_: &Tick| Ok(Flow::Continue))?.stats())
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if let Some(h) = lock(&self.slot).as_ref() {
+            h.request_stop();
+        }
+    }
+}
+
+/// Stops every loop still running (the package calls it at exit, before
+/// the interpreter finalises, so that no loop thread attaches to a dying
+/// interpreter). Returns how many were running.
+#[pyfunction]
+#[pyo3(signature = (timeout=1.0))]
+pub(crate) fn _stop_all_loops(py: Python<'_>, timeout: f64) -> usize {
+    let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 60.0));
+    let slots: Vec<Arc<Slot>> = lock(&LOOPS).iter().filter_map(Weak::upgrade).collect();
+    py.detach(move || {
+        let mut n = 0;
+        for slot in slots {
+            let mut g = lock(&slot);
+            if let Some(h) = g.as_mut() {
+                if h.is_running() {
+                    n += 1;
+                }
+                let _ = h.stop(timeout);
+            }
+        }
+        n
+    })
+}
+
+/// The loop configuration from the Python keywords.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn loop_config(
+    frequency_hz: f64,
+    spin_us: Option<f64>,
+    priority: i32,
+    cpu_affinity: Option<Vec<usize>>,
+    lock_memory: bool,
+    timer_slack_ns: Option<u64>,
+    realtime_policy: &str,
+    stop_on_error: bool,
+    name: &str,
+) -> PyResult<LoopConfig> {
+    let policy = match realtime_policy {
+        "warn" => RtPolicy::Warn,
+        "strict" => RtPolicy::Strict,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "realtime_policy must be \"warn\" or \"strict\", got {other:?}"
+            )))
+        }
+    };
+    if priority < 0 {
+        return Err(PyValueError::new_err(format!(
+            "priority must be 0 (normal scheduling) or 1..=99 (SCHED_FIFO), got {priority}"
+        )));
+    }
+    let mut config = LoopConfig::from_rate_hz(frequency_hz)
+        .map_err(|_| {
+            PyValueError::new_err(format!(
+                "frequency_hz must be finite and > 0, got {frequency_hz}"
+            ))
+        })?
+        .with_name(name)
+        .with_stop_on_error(stop_on_error)
+        .with_real_time(
+            RtSettings {
+                fifo_priority: (priority > 0).then_some(priority),
+                cpu_affinity,
+                lock_memory,
+                timer_slack: timer_slack_ns.map(Duration::from_nanos),
+            },
+            policy,
+        );
+    if let Some(us) = spin_us {
+        config = config.with_spin(crate::duration_from_secs("spin_us", us * 1e-6)?);
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn percentiles<'py>(py: Python<'py>, p: &Percentiles) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("p50", ms(p.p50))?;
+    d.set_item("p90", ms(p.p90))?;
+    d.set_item("p99", ms(p.p99))?;
+    d.set_item("max", ms(p.max))?;
+    d.set_item("count", p.count)?;
+    Ok(d)
+}
+
+fn stop_reason(r: StopReason) -> &'static str {
+    match r {
+        StopReason::Requested => "requested",
+        StopReason::Flow => "callback",
+        StopReason::Completed => "completed",
+        StopReason::Error => "error",
+        StopReason::Panicked => "panicked",
+        StopReason::RealTime => "real_time",
+    }
+}
+
+/// A loop's statistics as a dict: DART-Planner's keys plus ours.
+pub(super) fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("iteration_count", s.iteration_count)?;
+    d.set_item("missed_deadlines", s.overruns)?;
+    d.set_item("frequency_target_hz", s.frequency_target_hz())?;
+    d.set_item("frequency_actual_hz", s.frequency_actual_hz)?;
+    d.set_item("mean_execution_time_ms", ms(s.execution_mean))?;
+    d.set_item("max_execution_time_ms", ms(s.execution_max))?;
+    d.set_item("min_execution_time_ms", ms(s.execution_min))?;
+    d.set_item("jitter_rms_ms", ms(s.jitter_rms))?;
+    d.set_item("success_rate", s.success_rate())?;
+    d.set_item("overruns", s.overruns)?;
+    d.set_item("missed_ticks", s.missed_ticks)?;
+    d.set_item("errors", s.errors)?;
+    d.set_item("last_error", s.last_error.as_deref())?;
+    d.set_item("last_panic", s.last_panic.as_deref())?;
+    d.set_item("period_ms", percentiles(py, &s.period)?)?;
+    d.set_item("period_error_ms", percentiles(py, &s.period_error)?)?;
+    d.set_item("lateness_ms", percentiles(py, &s.lateness)?)?;
+    d.set_item("cpu_time_s", s.cpu_time.as_secs_f64())?;
+    d.set_item("elapsed_s", s.elapsed.as_secs_f64())?;
+    d.set_item("running", s.running)?;
+    d.set_item("stop_reason", s.stop_reason.map(stop_reason))?;
+    let rt = PyList::empty(py);
+    for st in &s.real_time.settings {
+        let e = PyDict::new(py);
+        e.set_item("setting", st.setting)?;
+        e.set_item("requested", &st.requested)?;
+        e.set_item("applied", st.outcome.is_ok())?;
+        e.set_item("reason", st.outcome.as_ref().err())?;
+        rt.append(e)?;
+    }
+    d.set_item("real_time", rt)?;
+    Ok(d)
+}
+
+// ------------------------------------------------------- callback errors --
+
+/// The last exception a loop's Python callbacks raised.
+#[derive(Default)]
+pub(super) struct LastError(Mutex<Option<PyErr>>);
+
+impl LastError {
+    /// Keeps `err`; returns its `"Type: message"`.
+    fn keep(&self, py: Python<'_>, err: PyErr) -> String {
+        let msg = describe(py, &err);
+        let old = lock(&self.0).replace(err);
+        // Dropped outside the lock: a `__del__` may run Python code.
+        drop(old);
+        msg
+    }
+
+    fn get(&self, py: Python<'_>) -> Option<PyErr> {
+        lock(&self.0).as_ref().map(|e| e.clone_ref(py))
+    }
+
+    fn clear(&self) {
+        let old = lock(&self.0).take();
+        drop(old);
+    }
+
+    /// `CallbackError(message)` from the kept exception, or `None`.
+    fn to_raise(&self, py: Python<'_>, what: &str) -> Option<PyErr> {
+        let cause = self.get(py)?;
+        let err = CallbackError::new_err(format!("{what} raised {}", describe(py, &cause)));
+        err.set_cause(py, Some(cause));
+        Some(err)
+    }
+}
+
+fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let name = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    format!("{name}: {}", err.value(py))
+}
+
+// ------------------------------------------------------------ ControlLoop --
+
+/// A Python callable run at a fixed rate on a Rust thread.
+#[pyclass(frozen, weakref, module = "rtstate", name = "ControlLoop")]
+pub struct PyControlLoop {
+    callback: Py<PyAny>,
+    frequency_hz: f64,
+    runner: Runner,
+    last_error: Arc<LastError>,
+}
+
+impl PyControlLoop {
+    fn raise_if_stopped_on_error(&self, py: Python<'_>, stats: &Stats) -> PyResult<()> {
+        if stats.stop_reason == Some(StopReason::Error) {
+            if let Some(e) = self.last_error.to_raise(py, "the control loop's callback") {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl PyControlLoop {
+    #[new]
+    #[pyo3(signature = (callback, frequency_hz=1000.0, *, spin_us=None, priority=0,
+        cpu_affinity=None, lock_memory=false, timer_slack_ns=None, realtime_policy="warn",
+        stop_on_error=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        callback: Bound<'_, PyAny>,
+        frequency_hz: f64,
+        spin_us: Option<f64>,
+        priority: i32,
+        cpu_affinity: Option<Vec<usize>>,
+        lock_memory: bool,
+        timer_slack_ns: Option<u64>,
+        realtime_policy: &str,
+        stop_on_error: bool,
+    ) -> PyResult<Self> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "callback must be callable, got {}",
+                type_name(&callback)
+            )));
+        }
+        let config = loop_config(
+            frequency_hz,
+            spin_us,
+            priority,
+            cpu_affinity,
+            lock_memory,
+            timer_slack_ns,
+            realtime_policy,
+            stop_on_error,
+            "rtstate-pyloop",
+        )?;
+        Ok(PyControlLoop {
+            callback: callback.unbind(),
+            frequency_hz,
+            runner: Runner::new(config)?,
+            last_error: Arc::default(),
+        })
+    }
+
+    /// The target rate, Hz.
+    #[getter]
+    fn frequency_hz(&self) -> f64 {
+        self.frequency_hz
+    }
+
+    /// The callable.
+    #[getter]
+    fn callback(&self, py: Python<'_>) -> Py<PyAny> {
+        self.callback.clone_ref(py)
+    }
+
+    /// Starts the loop on its own thread. `AlreadyRunningError` if it runs;
+    /// `RealTimeError` under the strict policy if a setting was refused.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let callback = self.callback.clone_ref(py);
+        let last_error = self.last_error.clone();
+        last_error.clear();
+        self.runner.start(py, move |_t: &Tick| {
+            Python::attach(|py| match callback.call0(py) {
+                Ok(r) => {
+                    if r.bind(py).is(pyo3::types::PyBool::new(py, false)) {
+                        Ok(Flow::Stop)
+                    } else {
+                        Ok(Flow::Continue)
+                    }
+                }
+                Err(e) => Err(last_error.keep(py, e)),
+            })
+        })
+    }
+
+    /// Asks the loop to stop and waits up to `timeout` s for it. Returns the
+    /// final statistics (None if never started). `TimeoutError` if a
+    /// callback still runs after `timeout` (the loop stops once it returns);
+    /// `CallbackError` (original as `__cause__`) if the loop had stopped on
+    /// a callback error (`stop_on_error`).
+    #[pyo3(signature = (timeout=1.0))]
+    fn stop<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(stats) = self.runner.stop(py, timeout)? else {
+            return Ok(None);
+        };
+        self.raise_if_stopped_on_error(py, &stats)?;
+        stats_dict(py, &stats).map(Some)
+    }
+
+    /// Whether the loop thread is ticking.
+    fn is_running(&self) -> bool {
+        self.runner.is_running()
+    }
+
+    /// Starts the loop if needed and blocks the caller (interpreter
+    /// released in 50 ms slices, signals checked between them) until it
+    /// stops by itself or `duration` s have passed, then stops it and
+    /// returns its statistics. Ctrl-C stops the loop and raises
+    /// `KeyboardInterrupt`.
+    #[pyo3(signature = (duration=None))]
+    fn run<'py>(&self, py: Python<'py>, duration: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+        let until = duration
+            .map(|d| crate::duration_from_secs("duration", d).map(|d| Instant::now() + d))
+            .transpose()?;
+        if !self.runner.is_running() {
+            self.start(py)?;
+        }
+        loop {
+            let slot = self.runner.slot.clone();
+            let running = py.detach(move || {
+                let slice = until
+                    .map(|u| u.saturating_duration_since(Instant::now()).min(RUN_SLICE))
+                    .unwrap_or(RUN_SLICE);
+                std::thread::sleep(slice);
+                lock(&slot).as_ref().is_some_and(Handle::is_running)
+            });
+            if let Err(e) = py.check_signals() {
+                let _ = self.runner.stop(py, 1.0);
+                return Err(e);
+            }
+            if !running || until.is_some_and(|u| Instant::now() >= u) {
+                break;
+            }
+        }
+        let stats = self.runner.stop(py, 1.0)?.unwrap_or(self.runner.stats()?);
+        self.raise_if_stopped_on_error(py, &stats)?;
+        stats_dict(py, &stats)
+    }
+
+    /// The loop's statistics now (see `RealTimeControlWrapper.get_control_stats`).
+    fn get_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        stats_dict(py, &self.runner.stats()?)
+    }
+
+    /// The last exception the callback raised, or None.
+    fn last_exception(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.last_error.get(py).map(|e| e.into_value(py).into_any())
+    }
+
+    /// Raises `CallbackError` with the callback's last exception as
+    /// `__cause__`; does nothing if the callback never raised.
+    fn raise_last_error(&self, py: Python<'_>) -> PyResult<()> {
+        match self.last_error.to_raise(py, "the control loop's callback") {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ControlLoop {} Hz running={}>",
+            self.frequency_hz,
+            self.runner.is_running()
+        )
+    }
+}
+
+// ------------------------------------------------------------- benchmarks --
+
+/// Runs `ControlLoop` with a no-op Rust tick at `hz` for `secs` on the
+/// calling thread (interpreter released); returns each tick's start in ns
+/// since the first deadline.
+#[pyfunction]
+#[pyo3(signature = (hz, secs, spin_us=None))]
+pub(crate) fn _bench_rust_loop(
+    py: Python<'_>,
+    hz: f64,
+    secs: f64,
+    spin_us: Option<f64>,
+) -> PyResult<Vec<u64>> {
+    let mut config = LoopConfig::from_rate_hz(hz)?;
+    if let Some(us) = spin_us {
+        config = config.with_spin(crate::duration_from_secs("spin_us", us * 1e-6)?);
+    }
+    let n = (secs * hz).max(0.0) as u64;
+    py.detach(move || {
+        let mut starts: Vec<u64> = Vec::with_capacity(n as usize);
+        let mut first = None;
+        let stats = {
+            let mut l = ControlLoop::new(config, |t: &Tick| {
+                let f = *first.get_or_insert(t.deadline_ns);
+                starts.push(t.now_ns - f);
+                Ok(Flow::Continue)
+            })?;
+            l.run_for(n)?
+        };
+        drop(stats);
+        Ok::<_, Error>(starts)
+    })
+    .map_err(Into::into)
+}
+
+/// `control::bare_loop`: a bare `clock_nanosleep` absolute-deadline loop
+/// at `hz` for `secs` (interpreter released); each tick's wake-up in ns
+/// since its first deadline.
+#[pyfunction]
+pub(crate) fn _bare_loop(py: Python<'_>, hz: f64, secs: f64) -> PyResult<Vec<u64>> {
+    let period = crate::duration_from_secs("hz", 1.0 / hz)?;
+    let duration = crate::duration_from_secs("secs", secs)?;
+    Ok(py.detach(move || bare_loop(period, duration)))
+}
+
+/// Adds the classes and functions to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("CallbackError", py.get_type::<CallbackError>())?;
+    m.add_class::<PyControlLoop>()?;
+    m.add_class::<wrapper::PyRealTimeControlWrapper>()?;
+    m.add_class::<sim::PySimVehicle>()?;
+    m.add_function(wrap_pyfunction!(_stop_all_loops, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_rust_loop, m)?)?;
+    m.add_function(wrap_pyfunction!(_bare_loop, m)?)?;
+    Ok(())
+}

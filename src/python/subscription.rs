@@ -1,0 +1,716 @@
+//! Subscriptions from Python: `buffer.subscribe()` returns a
+//! [`PySubscription`], used like an `asyncio.Queue` (`await get()`,
+//! `get_nowait()`, `async for`) or as a blocking iterator from a thread;
+//! events are [`PyUpdateEvent`]s, read as dicts or attributes.
+//!
+//! # Wake-up
+//!
+//! Each subscription owns a nonblocking Unix socket pair. The write end is
+//! inside a std [`Waker`] ([`SocketWaker`]): waking writes one byte (one
+//! syscall, no interpreter, `EAGAIN` ignored when the socket is already
+//! full of unread wake-ups). The read end belongs to the Python glue
+//! (`rtstate/_asyncio.py`), which registers it with `loop.add_reader` only
+//! while a `get()` is pending, on whatever loop is running at that moment.
+//!
+//! 1. `get()` calls `_poll()`: the core's `poll_recv` takes a queued event,
+//!    or registers the waker with the queue's notifier and reports pending.
+//! 2. Pending: the glue adds the read end to the running loop and awaits a
+//!    future.
+//! 3. A publish from any thread (a Rust thread that never attaches to
+//!    Python included) calls the notifier, which invokes the waker only if
+//!    one is registered (nobody waiting costs the writer a fence and a
+//!    load): one byte is written.
+//! 4. The loop sees the read end readable; the callback drains it and
+//!    completes the future; the task calls `_poll()` again and takes the
+//!    event. The reader is removed from the loop when the `get()` completes
+//!    or is cancelled.
+//!
+//! The byte is drained before the queue is polled again, so a wake-up
+//! written after a poll is never lost; a stale byte costs one spurious
+//! round. A cancelled `get()` leaves the event in the Rust queue: an event
+//! is taken only by a `_poll()` that returns it.
+//!
+//! # Decisions
+//!
+//! - **Closed:** `close()`, `buffer.unsubscribe(queue)`, `buffer.reset()`
+//!   end the subscription. Events already queued can still be taken; then
+//!   `get()` and `get_nowait()` raise `rtstate.ClosedError` and `async for`
+//!   and the blocking iterators stop. `get_nowait()` on an open, empty
+//!   queue raises `asyncio.QueueEmpty`.
+//! - **Events** hold the Rust snapshot and build Python objects on access
+//!   on the consumer's side (the state once, then cached).
+
+use super::buffers::{Entry, PyStateBuffer, Store};
+use super::states::PyFastDroneState;
+use crate::sync::{lock, Mutex};
+use crate::{
+    duration_from_secs, Error, FastDroneState, Policy, SlotRing, Snapshot, Source, Subscription,
+    SubscriptionCounters, MAX_CAPACITY,
+};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString, PyType};
+use std::io::Write;
+use std::os::fd::IntoRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The event keys, in DART-Planner's order.
+const KEYS: [&str; 4] = ["state", "version", "timestamp", "source"];
+
+/// The longest a blocking receive waits between two checks for signals
+/// (Ctrl-C); an event wakes it at once.
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+// ---------------------------------------------------------------------------
+// The waker
+// ---------------------------------------------------------------------------
+
+/// A std waker that writes one byte to a socket: callable from any thread,
+/// no interpreter needed.
+struct SocketWaker {
+    tx: UnixStream,
+}
+
+impl Wake for SocketWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // A full socket (EAGAIN) already holds an unread wake-up; any other
+        // error leaves nothing to do (the reader is gone).
+        let _ = (&self.tx).write(&[1]);
+    }
+}
+
+/// A waker and the raw read end of its socket pair (nonblocking), whose
+/// ownership passes to the caller.
+fn socket_waker() -> PyResult<(Waker, i32)> {
+    let (tx, rx) = UnixStream::pair()?;
+    tx.set_nonblocking(true)?;
+    rx.set_nonblocking(true)?;
+    Ok((Waker::from(Arc::new(SocketWaker { tx })), rx.into_raw_fd()))
+}
+
+// ---------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------
+
+/// What a subscription carries, whichever the store.
+enum EventData {
+    Object(Arc<Snapshot<Entry>>),
+    Fast(Snapshot<FastDroneState>),
+}
+
+impl EventData {
+    fn version(&self) -> u64 {
+        match self {
+            EventData::Object(s) => s.version,
+            EventData::Fast(s) => s.version,
+        }
+    }
+    fn timestamp(&self) -> f64 {
+        match self {
+            EventData::Object(s) => s.timestamp,
+            EventData::Fast(s) => s.timestamp,
+        }
+    }
+    fn published_at(&self) -> f64 {
+        match self {
+            EventData::Object(s) => s.published_at,
+            EventData::Fast(s) => s.published_at,
+        }
+    }
+    fn source(&self) -> Source {
+        match self {
+            EventData::Object(s) => s.source,
+            EventData::Fast(s) => s.source,
+        }
+    }
+}
+
+/// One publish as a subscriber receives it: `event["version"]` or
+/// `event.version`, with keys `state version timestamp source`.
+#[pyclass(frozen, module = "rtstate", name = "UpdateEvent")]
+pub struct PyUpdateEvent {
+    data: EventData,
+    state: PyOnceLock<Py<PyAny>>,
+}
+
+impl PyUpdateEvent {
+    fn new(py: Python<'_>, data: EventData) -> PyResult<Py<PyUpdateEvent>> {
+        Py::new(
+            py,
+            PyUpdateEvent {
+                data,
+                state: PyOnceLock::new(),
+            },
+        )
+    }
+
+    fn value(&self, py: Python<'_>, key: &str) -> PyResult<Option<Py<PyAny>>> {
+        Ok(Some(match key {
+            "state" => self.state(py)?,
+            "version" => self.data.version().into_pyobject(py)?.into_any().unbind(),
+            "timestamp" => self.data.timestamp().into_pyobject(py)?.into_any().unbind(),
+            "source" => self.source(py).into_any().unbind(),
+            _ => return Ok(None),
+        }))
+    }
+}
+
+#[pymethods]
+impl PyUpdateEvent {
+    /// The state published (built on first access, then the same object).
+    #[getter]
+    fn state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.state
+            .get_or_try_init(py, || match &self.data {
+                EventData::Object(s) => Ok(s.state.state.clone_ref(py)),
+                EventData::Fast(s) => Ok(Py::new(py, PyFastDroneState::wrap(s.state))?.into_any()),
+            })
+            .map(|s| s.clone_ref(py))
+    }
+
+    /// The buffer's version of this publish.
+    #[getter]
+    fn version(&self) -> u64 {
+        self.data.version()
+    }
+
+    /// The state's own time, else the publish time (wall-clock seconds).
+    #[getter]
+    fn timestamp(&self) -> f64 {
+        self.data.timestamp()
+    }
+
+    /// Who published it.
+    #[getter]
+    fn source<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::intern(py, self.data.source().as_str())
+    }
+
+    /// Wall-clock seconds when it was published.
+    #[getter]
+    fn published_at(&self) -> f64 {
+        self.data.published_at()
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let found = match key.cast::<PyString>() {
+            Ok(k) => self.value(py, &k.to_cow()?)?,
+            Err(_) => None,
+        };
+        found.ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
+    }
+
+    /// The value of `key`, or `default`.
+    #[pyo3(signature = (key, default=None))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        match key.cast::<PyString>() {
+            Ok(k) => Ok(self.value(py, &k.to_cow()?)?.or(default)),
+            Err(_) => Ok(default),
+        }
+    }
+
+    fn __contains__(&self, key: &Bound<'_, PyAny>) -> bool {
+        key.cast::<PyString>()
+            .ok()
+            .and_then(|k| k.to_cow().ok().map(|k| KEYS.contains(&&*k)))
+            .unwrap_or(false)
+    }
+
+    fn __len__(&self) -> usize {
+        KEYS.len()
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.keys(py)?.try_iter().map(Bound::into_any)
+    }
+
+    /// `["state", "version", "timestamp", "source"]`.
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, KEYS)
+    }
+
+    /// The values, in the order of `keys()`.
+    fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let values = KEYS
+            .iter()
+            .map(|k| self.value(py, k).map(Option::unwrap))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, values)
+    }
+
+    /// `(key, value)` pairs, in the order of `keys()`.
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = KEYS
+            .iter()
+            .map(|k| Ok((*k, self.value(py, k)?.unwrap())))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "UpdateEvent(version={}, timestamp={:?}, source={:?}, state={})",
+            self.data.version(),
+            self.data.timestamp(),
+            self.data.source().as_str(),
+            self.state(py)?.bind(py).repr()?
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The subscription
+// ---------------------------------------------------------------------------
+
+/// The core subscription, whichever the store.
+enum Kind {
+    Objects(Subscription<Arc<Snapshot<Entry>>>),
+    Fast(Subscription<Snapshot<FastDroneState>>),
+}
+
+/// Dispatches `$body` on the inner `Subscription` as `$s`.
+macro_rules! with_sub {
+    ($kind:expr, $s:ident => $body:expr) => {
+        match $kind {
+            Kind::Objects($s) => $body,
+            Kind::Fast($s) => $body,
+        }
+    };
+}
+
+impl Kind {
+    fn try_recv(&self) -> Result<EventData, Error> {
+        match self {
+            Kind::Objects(s) => s.try_recv().map(EventData::Object),
+            Kind::Fast(s) => s.try_recv().map(EventData::Fast),
+        }
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<EventData, Error>> {
+        match self {
+            Kind::Objects(s) => s.poll_recv(cx).map(|r| r.map(EventData::Object)),
+            Kind::Fast(s) => s.poll_recv(cx).map(|r| r.map(EventData::Fast)),
+        }
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Result<EventData, Error> {
+        match self {
+            Kind::Objects(s) => s.recv_timeout(timeout).map(EventData::Object),
+            Kind::Fast(s) => s.recv_timeout(timeout).map(EventData::Fast),
+        }
+    }
+
+    fn counters(&self) -> SubscriptionCounters {
+        with_sub!(self, s => s.counters())
+    }
+}
+
+fn policy_name(policy: Policy) -> &'static str {
+    match policy {
+        Policy::DropOldest => "drop_oldest",
+        Policy::DropNewest => "drop_newest",
+        Policy::KeepLatest => "keep_latest",
+    }
+}
+
+fn parse_policy(policy: &str) -> PyResult<Policy> {
+    match policy {
+        "drop_oldest" => Ok(Policy::DropOldest),
+        "drop_newest" => Ok(Policy::DropNewest),
+        "keep_latest" => Ok(Policy::KeepLatest),
+        other => Err(PyValueError::new_err(format!(
+            "policy must be \"drop_oldest\", \"drop_newest\" or \"keep_latest\", got {other:?}"
+        ))),
+    }
+}
+
+/// `rtstate._asyncio.<name>`, imported once.
+fn glue<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    cell.import(py, "rtstate._asyncio", name)
+}
+
+/// A buffer's events for one consumer, used like an `asyncio.Queue`
+/// (`await get()`, `get_nowait()`, `qsize()`, `empty()`, `full()`,
+/// `maxsize`, `async for`) or from a thread (`for event in queue`,
+/// `queue.iter(timeout)`). The writer never waits for it: a full queue
+/// drops per its policy and counts the drop.
+#[pyclass(frozen, module = "rtstate", name = "Subscription")]
+pub struct PySubscription {
+    kind: Kind,
+    waker: Waker,
+    /// `rtstate._asyncio._Waiters`: the read end and the pending futures.
+    waiters: Py<PyAny>,
+    buffer: Py<PyStateBuffer>,
+}
+
+impl PySubscription {
+    fn event(&self, py: Python<'_>, r: Result<EventData, Error>) -> PyResult<Py<PyUpdateEvent>> {
+        PyUpdateEvent::new(py, r?)
+    }
+}
+
+#[pymethods]
+impl PySubscription {
+    /// Awaitable: the next event, waiting without polling until one is
+    /// published; `ClosedError` once the subscription ended and is drained.
+    /// Cancelling it loses no event.
+    fn get<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        static GET: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let py = slf.py();
+        glue(py, &GET, "get")?.call1((slf, slf.get().waiters.bind(py)))
+    }
+
+    /// The next event without waiting: `asyncio.QueueEmpty` if none,
+    /// `ClosedError` once ended and drained.
+    fn get_nowait(&self, py: Python<'_>) -> PyResult<Py<PyUpdateEvent>> {
+        static QUEUE_EMPTY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        match self.kind.try_recv() {
+            Err(Error::Empty) => Err(PyErr::from_type(
+                QUEUE_EMPTY.import(py, "asyncio", "QueueEmpty")?.clone(),
+                (),
+            )),
+            r => self.event(py, r),
+        }
+    }
+
+    /// The next event, or None with the waker registered (used by the
+    /// asyncio glue); `ClosedError` once ended and drained.
+    fn _poll(&self, py: Python<'_>) -> PyResult<Option<Py<PyUpdateEvent>>> {
+        match self.kind.poll_recv(&mut Context::from_waker(&self.waker)) {
+            Poll::Pending => Ok(None),
+            Poll::Ready(r) => self.event(py, r).map(Some),
+        }
+    }
+
+    /// Blocks (the interpreter released) for the next event; None after
+    /// `timeout` seconds (None: no limit) or once ended and drained.
+    #[pyo3(signature = (timeout=None))]
+    fn _recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyUpdateEvent>>> {
+        let timeout = timeout
+            .map(|t| duration_from_secs("timeout", t))
+            .transpose()?;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            let chunk = match deadline {
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(SIGNAL_CHECK),
+                None => SIGNAL_CHECK,
+            };
+            let kind = &self.kind;
+            match py.detach(|| kind.recv_timeout(chunk)) {
+                Err(Error::Timeout(_)) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(None);
+                    }
+                    py.check_signals()?;
+                }
+                Err(Error::Closed) => return Ok(None),
+                r => return self.event(py, r).map(Some),
+            }
+        }
+    }
+
+    /// A blocking iterator over events (the interpreter released while it
+    /// waits); it ends when the subscription ends and is drained, or when no
+    /// event arrives within `timeout` seconds (None: no limit).
+    #[pyo3(signature = (timeout=None))]
+    fn iter<'py>(slf: &Bound<'py, Self>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        static ITERATE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        if let Some(t) = timeout {
+            duration_from_secs("timeout", t)?;
+        }
+        glue(slf.py(), &ITERATE, "iterate")?.call1((slf, timeout))
+    }
+
+    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::iter(slf, None)
+    }
+
+    fn __aiter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        static ANEXT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let py = slf.py();
+        glue(py, &ANEXT, "anext")?.call1((slf, slf.get().waiters.bind(py)))
+    }
+
+    /// The asyncio glue's state (`rtstate._asyncio._Waiters`).
+    #[getter]
+    fn _waiters(&self, py: Python<'_>) -> Py<PyAny> {
+        self.waiters.clone_ref(py)
+    }
+
+    /// Events queued now.
+    fn qsize(&self) -> usize {
+        with_sub!(&self.kind, s => s.len())
+    }
+
+    /// Whether no event is queued now.
+    fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// Whether the queue is full now (the next publish drops an event).
+    fn full(&self) -> bool {
+        with_sub!(&self.kind, s => s.is_full())
+    }
+
+    /// The queue's capacity (1 for `keep_latest`).
+    #[getter]
+    fn maxsize(&self) -> usize {
+        with_sub!(&self.kind, s => s.capacity())
+    }
+
+    /// `"drop_oldest"`, `"drop_newest"` or `"keep_latest"`.
+    #[getter]
+    fn policy(&self) -> &'static str {
+        policy_name(with_sub!(&self.kind, s => s.policy()))
+    }
+
+    /// Whether the subscription has ended (it may still hold events).
+    #[getter]
+    fn closed(&self) -> bool {
+        with_sub!(&self.kind, s => s.is_closed())
+    }
+
+    /// Ends the subscription: the buffer stops filling it and pending
+    /// `get()`s wake; queued events can still be taken.
+    fn close(&self) {
+        with_sub!(&self.kind, s => s.close())
+    }
+
+    /// For `asyncio.Queue` compatibility; does nothing.
+    fn task_done(&self) {}
+
+    /// `{"delivered", "dropped", "gaps", "duplicates"}` of this subscription.
+    #[getter]
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.kind.counters();
+        let d = PyDict::new(py);
+        d.set_item(intern!(py, "delivered"), c.delivered)?;
+        d.set_item(intern!(py, "dropped"), c.dropped)?;
+        d.set_item(intern!(py, "gaps"), c.gaps)?;
+        d.set_item(intern!(py, "duplicates"), c.duplicates)?;
+        Ok(d)
+    }
+
+    /// The counters plus `qsize maxsize policy closed`.
+    fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = self.counters(py)?;
+        d.set_item(intern!(py, "qsize"), self.qsize())?;
+        d.set_item(intern!(py, "maxsize"), self.maxsize())?;
+        d.set_item(intern!(py, "policy"), self.policy())?;
+        d.set_item(intern!(py, "closed"), self.closed())?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Subscription policy={} maxsize={} qsize={} closed={}>",
+            self.policy(),
+            self.maxsize(),
+            self.qsize(),
+            if self.closed() { "True" } else { "False" }
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The buffer's methods (called from `buffers.rs`)
+// ---------------------------------------------------------------------------
+
+/// `buffer.subscribe(queue_size, policy)`.
+pub(crate) fn subscribe(
+    buffer: &Bound<'_, PyStateBuffer>,
+    queue_size: i64,
+    policy: &str,
+) -> PyResult<PySubscription> {
+    static WAITERS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = buffer.py();
+    let policy = parse_policy(policy)?;
+    let capacity = usize::try_from(queue_size)
+        .ok()
+        .filter(|c| (1..=MAX_CAPACITY).contains(c))
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "queue_size must be between 1 and {MAX_CAPACITY}, got {queue_size}"
+            ))
+        })?;
+    let kind = match &buffer.get().store {
+        Store::Objects(b) => Kind::Objects(b.subscribe(capacity, policy)?),
+        Store::Fast { ring, .. } => Kind::Fast(ring.subscribe(capacity, policy)?),
+    };
+    let (waker, fd) = socket_waker()?;
+    let waiters = glue(py, &WAITERS, "_Waiters")?.call1((fd,))?.unbind();
+    Ok(PySubscription {
+        kind,
+        waker,
+        waiters,
+        buffer: buffer.clone().unbind(),
+    })
+}
+
+/// `buffer.unsubscribe(queue)`: ends a subscription of this buffer.
+pub(crate) fn unsubscribe(
+    buffer: &Bound<'_, PyStateBuffer>,
+    queue: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let sub = queue.cast::<PySubscription>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected a Subscription, got {}",
+            super::convert::type_name(queue)
+        ))
+    })?;
+    let sub = sub.get();
+    if !sub.buffer.bind(buffer.py()).is(buffer) {
+        return Err(PyValueError::new_err(
+            "queue is a subscription of another buffer",
+        ));
+    }
+    sub.close();
+    Ok(())
+}
+
+/// `buffer.wait_for_update_async(timeout)`: an awaitable of the snapshot of
+/// the next publish after this call, or None after `timeout` seconds. It
+/// waits on an internal keep-latest subscription made now, so a publish
+/// between this call and the first `await` counts.
+pub(crate) fn wait_for_update_async<'py>(
+    buffer: &Bound<'py, PyStateBuffer>,
+    timeout: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    static WAIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = buffer.py();
+    duration_from_secs("timeout", timeout)?;
+    let sub = Bound::new(py, subscribe(buffer, 1, "keep_latest")?)?;
+    let waiters = sub.get().waiters.clone_ref(py);
+    glue(py, &WAIT, "wait_for_update")?.call1((buffer, sub, waiters, timeout))
+}
+
+// ---------------------------------------------------------------------------
+// Testing aid: a publisher thread that never attaches to Python
+// ---------------------------------------------------------------------------
+
+/// A Rust publisher thread started by `_publish_from_rust_thread`.
+#[pyclass(frozen, module = "rtstate", name = "_RustPublisher")]
+pub struct PyRustPublisher {
+    handle: Mutex<Option<JoinHandle<u64>>>,
+}
+
+#[pymethods]
+impl PyRustPublisher {
+    /// Waits (the interpreter released) for the thread to finish; returns
+    /// how many states it published, or None if `timeout` seconds passed.
+    #[pyo3(signature = (timeout=None))]
+    fn join(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<u64>> {
+        let timeout = timeout
+            .map(|t| duration_from_secs("timeout", t))
+            .transpose()?;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut guard = lock(&self.handle);
+        let Some(handle) = guard.as_ref() else {
+            return Err(PyValueError::new_err("already joined"));
+        };
+        while !handle.is_finished() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            py.detach(|| std::thread::sleep(Duration::from_millis(1)));
+            py.check_signals()?;
+        }
+        let handle = guard.take().expect("checked above");
+        drop(guard);
+        handle
+            .join()
+            .map(Some)
+            .map_err(|_| super::errors::PanickedError::new_err("publisher thread panicked"))
+    }
+
+    /// Whether the thread has finished.
+    fn is_finished(&self) -> bool {
+        lock(&self.handle)
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
+    }
+}
+
+/// Testing aid: starts a Rust thread that publishes `states` (each a
+/// `FastDroneState`) into a `FastDroneStateBuffer`, one every `interval_s`
+/// seconds (source "rust-thread"), without ever attaching to Python.
+/// Returns a handle whose `join()` returns how many were published.
+#[pyfunction]
+#[pyo3(signature = (buffer, states, interval_s=0.0))]
+pub(crate) fn _publish_from_rust_thread(
+    buffer: &Bound<'_, PyStateBuffer>,
+    states: &Bound<'_, PyAny>,
+    interval_s: f64,
+) -> PyResult<PyRustPublisher> {
+    let interval = duration_from_secs("interval_s", interval_s)?;
+    let ring: SlotRing<FastDroneState> = match &buffer.get().store {
+        Store::Fast { ring, .. } => ring.clone(),
+        Store::Objects(_) => {
+            return Err(PyTypeError::new_err(
+                "expected a buffer of FastDroneState (FastDroneStateBuffer)",
+            ))
+        }
+    };
+    let states = states
+        .try_iter()?
+        .map(|s| PyFastDroneState::extract_state(&s?))
+        .collect::<PyResult<Vec<_>>>()?;
+    let source = Source::intern("rust-thread");
+    let handle = std::thread::Builder::new()
+        .name("rtstate-rust-publisher".into())
+        .spawn(move || {
+            let mut published = 0;
+            let start = Instant::now();
+            for (i, state) in states.into_iter().enumerate() {
+                if !interval.is_zero() {
+                    // Absolute deadlines: sleep to start + i * interval.
+                    let due = start + interval * i as u32;
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                }
+                if ring.publish(state, source).is_ok() {
+                    published += 1;
+                }
+            }
+            published
+        })?;
+    Ok(PyRustPublisher {
+        handle: Mutex::new(Some(handle)),
+    })
+}
+
+/// Adds the classes and the testing aid to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySubscription>()?;
+    m.add_class::<PyUpdateEvent>()?;
+    m.add_class::<PyRustPublisher>()?;
+    m.add_function(wrap_pyfunction!(_publish_from_rust_thread, m)?)?;
+    Ok(())
+}
