@@ -142,7 +142,14 @@ fn main() {
     );
     let rows = vec![
         rtstate_row(
-            "rtstate ControlLoop (defaults)",
+            "rtstate ControlLoop (defaults: spin, catch-up, 1 ns slack)",
+            secs,
+            LoopConfig::from_rate_hz(RATE_HZ)
+                .expect("valid rate")
+                .real_time,
+        ),
+        rtstate_row(
+            "rtstate ControlLoop (kernel's timer slack)",
             secs,
             RtSettings::default(),
         ),

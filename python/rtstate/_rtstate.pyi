@@ -554,8 +554,9 @@ class ControlLoop:
     :class:`CallbackError` with the original as ``__cause__``.
 
     Real-time settings (``priority`` > 0: SCHED_FIFO at that priority,
-    ``cpu_affinity``, ``lock_memory`` (mlockall), ``timer_slack_ns``) are
-    applied to the loop thread; one that is refused raises
+    ``cpu_affinity``, ``lock_memory`` (mlockall), ``timer_slack_ns``:
+    ``None`` asks for the loop's default of 1 ns, ``0`` leaves the kernel's)
+    are applied to the loop thread; one that is refused raises
     :class:`RealTimeError` under ``realtime_policy="strict"`` and is
     reported in ``get_stats()["real_time"]`` under ``"warn"``.
     """

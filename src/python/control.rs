@@ -194,7 +194,12 @@ pub(super) fn loop_config(
                 fifo_priority: (priority > 0).then_some(priority),
                 cpu_affinity,
                 lock_memory,
-                timer_slack: timer_slack_ns.map(Duration::from_nanos),
+                // None: the loop's default slack; 0: leave the kernel's.
+                timer_slack: match timer_slack_ns {
+                    None => Some(rtstate_default_slack()),
+                    Some(0) => None,
+                    Some(ns) => Some(Duration::from_nanos(ns)),
+                },
             },
             policy,
         );
@@ -545,4 +550,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_bench_rust_loop, m)?)?;
     m.add_function(wrap_pyfunction!(_bare_loop, m)?)?;
     Ok(())
+}
+
+fn rtstate_default_slack() -> Duration {
+    crate::control::DEFAULT_TIMER_SLACK
 }
