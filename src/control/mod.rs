@@ -29,6 +29,6 @@ pub use autopilot::Autopilot;
 pub use bare::bare_loop;
 pub use runner::{
     ControlLoop, Flow, Handle, LoopConfig, RtPolicy, RtSettings, Tick, TickResult,
-    DEFAULT_CATCH_UP, DEFAULT_SPIN,
+    DEFAULT_CATCH_UP, DEFAULT_SPIN, DEFAULT_TIMER_SLACK,
 };
 pub use stats::{Percentiles, RtReport, RtStatus, Stats, StopReason};
