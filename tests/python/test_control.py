@@ -294,7 +294,11 @@ def test_control_stats_keys_and_real_time_report():
     for key in ("period_ms", "lateness_ms"):
         assert {"p50", "p90", "p99", "max"} <= s[key].keys()
     assert s["frequency_target_hz"] == 500.0
-    assert [r["setting"] for r in s["real_time"]] == ["sched_fifo"]
+    # The loop's default 1 ns timer slack is always requested; priority > 0
+    # adds SCHED_FIFO. Each is reported, applied or not, with its reason.
+    assert [r["setting"] for r in s["real_time"]] == ["timer_slack", "sched_fifo"]
+    slack = s["real_time"][0]
+    assert slack["applied"] is True, slack
 
 
 def test_wrapper_flies_the_sim_to_the_setpoint():
