@@ -13,10 +13,21 @@ np.float64(1.0)
 
 from __future__ import annotations
 
+from collections.abc import Mapping as _Mapping
+
+from ._control import (
+    StateEstimatorController,
+    create_estimator_controller,
+    create_rt_control_wrapper,
+)
 from ._rtstate import (
+    MAX_BUFFER_SIZE,
+    MAX_QUEUE_SIZE,
     Accel,
     AlreadyRunningError,
+    CallbackError,
     ClosedError,
+    ControlLoop,
     DroneState,
     DroneStateBuffer,
     EmptyError,
@@ -26,29 +37,34 @@ from ._rtstate import (
     PanickedError,
     Pose,
     Reader,
+    RealTimeControlWrapper,
     RealTimeError,
     RtStateError,
+    SimVehicle,
     StateManager,
     StateSnapshot,
+    Subscription,
     ThreadSafeStateBuffer,
     Twist,
+    UpdateEvent,
     create_drone_state_buffer,
     create_fast_state_buffer,
     create_state_manager,
 )
 from ._units import HAVE_PINT, DimensionalityError, Q_
 
-from ._rtstate import CallbackError, ControlLoop, RealTimeControlWrapper
-from ._control import (
-    StateEstimatorController,
-    create_estimator_controller,
-    create_rt_control_wrapper,
-)
+# An event reads like a read-only dict (`event["state"]`).
+_Mapping.register(UpdateEvent)
 
 __all__ = [
+    "HAVE_PINT",
+    "MAX_BUFFER_SIZE",
+    "MAX_QUEUE_SIZE",
     "Accel",
     "AlreadyRunningError",
+    "CallbackError",
     "ClosedError",
+    "ControlLoop",
     "DimensionalityError",
     "DroneState",
     "DroneStateBuffer",
@@ -56,38 +72,26 @@ __all__ = [
     "EstimatedState",
     "FastDroneState",
     "FastDroneStateBuffer",
-    "HAVE_PINT",
     "PanickedError",
     "Pose",
     "Q_",
     "Reader",
+    "RealTimeControlWrapper",
     "RealTimeError",
     "RtStateError",
+    "SimVehicle",
+    "StateEstimatorController",
     "StateManager",
     "StateSnapshot",
+    "Subscription",
     "ThreadSafeStateBuffer",
     "Twist",
+    "UpdateEvent",
     "create_drone_state_buffer",
+    "create_estimator_controller",
     "create_fast_state_buffer",
+    "create_rt_control_wrapper",
     "create_state_manager",
 ]
-
-# The control loop (issue 6).
-__all__ += [
-    "CallbackError",
-    "ControlLoop",
-    "RealTimeControlWrapper",
-    "StateEstimatorController",
-    "create_estimator_controller",
-    "create_rt_control_wrapper",
-]
-
-# Subscriptions (issue 5): asyncio-queue-like handles and their events.
-from collections.abc import Mapping as _Mapping
-
-from ._rtstate import Subscription, UpdateEvent
-
-_Mapping.register(UpdateEvent)
-__all__ += ["Subscription", "UpdateEvent"]
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """Type stubs for the rtstate extension module (hand-written, checked by
 ``python -m mypy.stubtest rtstate._rtstate``)."""
 
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, Generic, Literal, Optional, TypeVar, final
 
 import numpy as np
@@ -9,6 +9,8 @@ import numpy.typing as npt
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "MAX_BUFFER_SIZE",
+    "MAX_QUEUE_SIZE",
     "Accel",
     "AlreadyRunningError",
     "ClosedError",
@@ -30,22 +32,23 @@ __all__ = [
     "create_drone_state_buffer",
     "create_fast_state_buffer",
     "create_state_manager",
-    "_raise_error",
     "Subscription",
     "UpdateEvent",
-    "_RustPublisher",
-    "_publish_from_rust_thread",
     "CallbackError",
     "ControlLoop",
     "RealTimeControlWrapper",
     "SimVehicle",
-    "_bare_loop",
-    "_bench_rust_loop",
-    "_stop_all_loops",
 ]
 
 _T = TypeVar("_T")
 _Array = npt.NDArray[np.float64]
+_Clock = Callable[[], float]
+
+MAX_BUFFER_SIZE: int
+"""The largest ``buffer_size`` a buffer accepts (1 048 576 snapshots); more
+raises ``ValueError`` before anything is allocated."""
+MAX_QUEUE_SIZE: int
+"""The largest ``queue_size`` a subscription accepts."""
 
 class RtStateError(Exception):
     """Base of the errors rtstate raises that no built-in exception describes."""
@@ -73,9 +76,12 @@ class DroneState:
     m/s, deg to rad); plain sequences and ndarrays are taken as SI. A wrong
     dimension raises :class:`rtstate.DimensionalityError`, NaN/inf or a wrong
     shape ``ValueError``, a wrong type ``TypeError``, each naming the field.
-    ``timestamp`` defaults to the current time (``time.time()``). Fields read
-    back as read-only pint quantities where pint is installed (else float64
-    arrays), built once per object.
+    Vectors hold real numbers only: strings, bools, complex numbers, dates
+    and ``None`` are refused (``TypeError``), as is a lone number where a
+    vector is expected. ``timestamp`` defaults to the current time
+    (wall clock). Fields read back as read-only pint quantities where pint
+    is installed (else float64 arrays that cannot be made writeable), built
+    once per object. Pickles and copies.
     """
 
     def __new__(
@@ -126,8 +132,10 @@ class DroneState:
 class FastDroneState:
     """A drone's state as plain SI floats (metres, m/s, rad, rad/s).
 
-    Fields read back as read-only float64 arrays, created once per object.
-    ``timestamp`` defaults to the current time.
+    Fields read back as read-only float64 arrays (they cannot be made
+    writeable), created once per object. ``timestamp`` defaults to the
+    current time. Inputs are checked as :class:`DroneState`'s. Pickles and
+    copies.
     """
 
     def __new__(
@@ -149,8 +157,9 @@ class FastDroneState:
     ) -> FastDroneState:
         """A state whose attitude is the quaternion ``[w, x, y, z]`` (normalised)."""
     @classmethod
-    def from_drone_state(cls, state: DroneState) -> FastDroneState:
-        """The unit-stripped state of a :class:`DroneState`."""
+    def from_drone_state(cls, state: Any) -> FastDroneState:
+        """The unit-stripped state of a :class:`DroneState` (or of another
+        library's DroneState-like object)."""
     def to_drone_state(self) -> DroneState:
         """The unit-checked twin, with four motor speeds of zero."""
     @property
@@ -260,8 +269,8 @@ class StateSnapshot(Generic[_T]):
         state: _T,
         timestamp: float,
         version: int,
-        source: str = "unknown",
-        metadata: Optional[dict[str, Any]] = None,
+        source: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
         published_at: Optional[float] = None,
     ) -> StateSnapshot[_T]: ...
     @property
@@ -277,24 +286,38 @@ class StateSnapshot(Generic[_T]):
     def source(self) -> str:
         """Who published it."""
     @property
-    def metadata(self) -> dict[str, Any]:
-        """What the publisher attached (a copy)."""
+    def metadata(self) -> Mapping[str, Any]:
+        """What the publisher attached: a read-only mapping over a copy."""
     @property
     def published_at(self) -> float:
         """Wall-clock seconds when it was published."""
     @property
     def age(self) -> float:
-        """Seconds since ``timestamp``."""
+        """Seconds since ``timestamp`` on the buffer's clock (the wall clock
+        unless the buffer was given ``clock=``). Only meaningful when the
+        state's timestamps come from that clock."""
 
 @disjoint_base
 class ThreadSafeStateBuffer:
     """A versioned, thread-safe state buffer (DART-Planner's API).
 
-    States of ``state_type`` only (``TypeError`` otherwise). With
+    States of ``state_type`` only (``TypeError`` otherwise, naming both
+    classes in full), held as they are; a buffer of :class:`DroneState` (the
+    default) also converts another library's DroneState-like objects. With
     ``state_type=FastDroneState`` it runs on the lock-free Rust slot ring.
+    ``buffer_size`` is 1 to :data:`MAX_BUFFER_SIZE`. ``clock``, a callable
+    returning seconds, is the time base of staleness (``age``,
+    ``latest_age``, ``get_state_at_time()`` without a time); None is the
+    wall clock. Python subclasses may define their own ``__init__``.
     """
 
-    def __new__(cls, buffer_size: int = 10, state_type: Optional[type] = None) -> ThreadSafeStateBuffer: ...
+    def __new__(
+        cls, buffer_size: int = 10, state_type: Optional[type] = None, clock: Optional[_Clock] = None
+    ) -> ThreadSafeStateBuffer: ...
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    @property
+    def clock(self) -> Optional[_Clock]:
+        """The staleness clock given (None: the wall clock)."""
     @property
     def buffer_size(self) -> int:
         """The most snapshots the history holds."""
@@ -304,16 +327,19 @@ class ThreadSafeStateBuffer:
     @property
     def version(self) -> int:
         """The latest version (0 before the first update)."""
-    def update_state(self, state: Any, source: Optional[str] = None, metadata: Optional[dict[str, Any]] = None) -> int:
+    def update_state(self, state: Any, source: Optional[str] = None, metadata: Optional[Mapping[str, Any]] = None) -> int:
         """Publishes ``state`` (source defaults to "unknown"); returns its version."""
     def get_latest_state(self) -> Optional[StateSnapshot[Any]]:
         """The latest snapshot, or None before the first update."""
-    def get_state_at_time(self, target_time: float, max_age: float = 0.1) -> Optional[StateSnapshot[Any]]:
-        """The held snapshot nearest ``target_time`` if within ``max_age``; else None (a stale read)."""
+    def get_state_at_time(self, target_time: Optional[float] = None, max_age: float = 0.1) -> Optional[StateSnapshot[Any]]:
+        """The held snapshot nearest ``target_time`` if within ``max_age``; else
+        None (a stale read). ``target_time`` is in the time base of the
+        states' timestamps; None is now on the buffer's clock."""
     def get_history(self) -> list[StateSnapshot[Any]]:
         """The snapshots held, oldest first."""
-    def wait_for_update(self, timeout: float = 1.0) -> Optional[StateSnapshot[Any]]:
-        """Blocks, interpreter released, until a newer version; None on timeout."""
+    def wait_for_update(self, timeout: Optional[float] = 1.0) -> Optional[StateSnapshot[Any]]:
+        """Blocks, interpreter released, until a newer version; None on
+        timeout (None or inf: no limit). Ctrl-C interrupts it promptly."""
     def get_statistics(self) -> dict[str, Any]:
         """Counters and rates: DART-Planner's keys plus rtstate's."""
     def reset(self) -> None:
@@ -331,7 +357,7 @@ class ThreadSafeStateBuffer:
         queue drops per ``policy`` and counts the drop: ``"drop_oldest"``
         (default) keeps the newest ``queue_size`` events, ``"drop_newest"``
         keeps the oldest, ``"keep_latest"`` keeps only the newest one.
-        ``queue_size`` below 1 raises ``ValueError``.
+        ``queue_size`` outside 1 to :data:`MAX_QUEUE_SIZE` raises ``ValueError``.
         """
     def unsubscribe(self, queue: Subscription) -> None:
         """Ends ``queue`` (a subscription of this buffer; ``ValueError`` for
@@ -342,22 +368,23 @@ class ThreadSafeStateBuffer:
         call, or None after ``timeout`` seconds (a negative timeout raises
         ``ValueError``). Waits without polling and without a thread."""
 
-@final
 class DroneStateBuffer(ThreadSafeStateBuffer):
-    """A buffer of :class:`DroneState`."""
+    """A buffer of :class:`DroneState` (another library's DroneState-like
+    objects are converted)."""
 
-    def __new__(cls, buffer_size: int = 10) -> DroneStateBuffer: ...
+    def __new__(cls, buffer_size: int = 10, clock: Optional[_Clock] = None) -> DroneStateBuffer: ...
     def update_from_estimator(self, estimated_state: Any, source: Optional[str] = None) -> int:
         """Publishes an estimate (anything with ``.pose`` and ``.twist``) converted
         to a DroneState, or a DroneState as is; source defaults to "estimator"."""
 
-@final
 class FastDroneStateBuffer(ThreadSafeStateBuffer):
-    """A buffer of :class:`FastDroneState` on the lock-free slot ring."""
+    """A buffer of :class:`FastDroneState` on the lock-free slot ring (a
+    :class:`DroneState` or a DroneState-like object is converted)."""
 
-    def __new__(cls, buffer_size: int = 5) -> FastDroneStateBuffer: ...
-    def update_from_drone_state(self, drone_state: DroneState, source: Optional[str] = None) -> int:
-        """Publishes a DroneState converted; source defaults to "converter"."""
+    def __new__(cls, buffer_size: int = 5, clock: Optional[_Clock] = None) -> FastDroneStateBuffer: ...
+    def update_from_drone_state(self, drone_state: Any, source: Optional[str] = None) -> int:
+        """Publishes a DroneState (or another library's DroneState-like object)
+        converted; source defaults to "converter"."""
 
 @final
 class Reader:
@@ -369,8 +396,9 @@ class Reader:
         """The latest snapshot if newer than the last one read, else None."""
     def read(self) -> Optional[StateSnapshot[Any]]:
         """The latest snapshot, even if already read."""
-    def wait(self, timeout: float = 1.0) -> Optional[StateSnapshot[Any]]:
-        """Blocks, interpreter released, for a version newer than the last read."""
+    def wait(self, timeout: Optional[float] = 1.0) -> Optional[StateSnapshot[Any]]:
+        """Blocks, interpreter released, for a version newer than the last
+        read; None on timeout (None or inf: no limit). Ctrl-C interrupts it."""
     @property
     def lost(self) -> int:
         """Versions published after this reader was created that it never read."""
@@ -383,19 +411,25 @@ class Reader:
 
 @final
 class StateManager:
-    """A named registry of buffers."""
+    """A named registry of buffers. ``clock``, a callable returning seconds,
+    is the time base of the table's AGE for buffers without a clock of
+    their own (None: the wall clock)."""
 
-    def __new__(cls) -> StateManager: ...
-    def register_buffer(self, name: str, buffer: ThreadSafeStateBuffer) -> None:
-        """Registers ``buffer`` under ``name``; a taken name raises ValueError."""
+    def __new__(cls, clock: Optional[_Clock] = None) -> StateManager: ...
+    @property
+    def clock(self) -> Optional[_Clock]:
+        """The staleness clock given (None: the wall clock)."""
+    def register_buffer(self, name: str, buffer: ThreadSafeStateBuffer, replace: bool = True) -> None:
+        """Registers ``buffer`` under ``name``. A taken name is replaced with a
+        ``UserWarning``; ``replace=False`` raises ``ValueError`` instead."""
     def unregister_buffer(self, name: str) -> None:
         """Removes the buffer named ``name`` (KeyError if none)."""
     def get_buffer(self, name: str) -> Optional[ThreadSafeStateBuffer]:
         """The buffer named ``name``, or None."""
     def get_latest_state(self, name: str) -> Optional[StateSnapshot[Any]]:
         """The latest snapshot of the named buffer, or None (also for an unknown name)."""
-    def update_state(self, name: str, state: Any, source: Optional[str] = None, metadata: Optional[dict[str, Any]] = None) -> int:
-        """Publishes into the named buffer (KeyError if none)."""
+    def update_state(self, name: str, state: Any, source: Optional[str] = None, metadata: Optional[Mapping[str, Any]] = None) -> int:
+        """Publishes into the named buffer (KeyError if none: a write must not vanish)."""
     def get_all_statistics(self) -> dict[str, dict[str, Any]]:
         """Statistics of every buffer, by name."""
     def reset_all(self) -> None:
@@ -403,17 +437,18 @@ class StateManager:
     def names(self) -> list[str]:
         """The registered names, sorted."""
     def table(self) -> str:
-        """A table of every buffer, like PX4's ``uorb top``."""
+        """A table of every buffer, like PX4's ``uorb top``; AGE is measured on
+        the buffer's clock, else the manager's, else the wall clock."""
     def __len__(self) -> int: ...
     def __contains__(self, name: str, /) -> bool: ...
 
-def create_drone_state_buffer(buffer_size: int = 10) -> DroneStateBuffer:
+def create_drone_state_buffer(buffer_size: int = 10, clock: Optional[_Clock] = None) -> DroneStateBuffer:
     """A :class:`DroneStateBuffer`."""
 
-def create_fast_state_buffer(buffer_size: int = 5) -> FastDroneStateBuffer:
+def create_fast_state_buffer(buffer_size: int = 5, clock: Optional[_Clock] = None) -> FastDroneStateBuffer:
     """A :class:`FastDroneStateBuffer`."""
 
-def create_state_manager() -> StateManager:
+def create_state_manager(clock: Optional[_Clock] = None) -> StateManager:
     """A :class:`StateManager`."""
 
 def _raise_error(variant: str) -> None:

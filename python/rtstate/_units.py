@@ -76,7 +76,9 @@ def to_si(value: Any, unit: str) -> tuple[Any, str | None]:
         return None, f"{value.units:~}" if hasattr(value, "units") else type(value).__name__
     except AttributeError:
         raise TypeError(f"{type(value).__name__} has `units` but is not a pint quantity") from None
-    return np.asarray(converted.magnitude, dtype=np.float64), None
+    # The magnitude as given (its dtype is checked by the caller: no complex,
+    # bool or string values slip through a cast).
+    return np.asarray(converted.magnitude), None
 
 
 def quantity(array: Any, unit: str) -> Any:

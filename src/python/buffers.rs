@@ -8,21 +8,58 @@
 //! taken only by threads attached to Python, and nothing inside it calls
 //! Python (objects it evicts are dropped after it is released).
 
-use super::convert::{now, type_name};
+use super::convert::{
+    clock_arg, finite, metadata as metadata_arg, now, now_on, qualified_name, size, source_text,
+    type_name, BufferSize, MaxAge, QueueSize, Timeout,
+};
 use super::estimated::drone_state_from_estimate;
 use super::snapshot::PyStateSnapshot;
-use super::states::{own_timestamp, PyDroneState, PyFastDroneState};
+use super::states::{own_timestamp, to_drone_state, PyDroneState, PyFastDroneState};
 use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::{
-    duration_from_secs, Error, FastDroneState, Reader, SlotRing, Snapshot, Source, State,
-    StateBuffer, Statistics, Version,
+    Error, FastDroneState, Reader, SlotRing, Snapshot, Source, State, StateBuffer, Statistics,
+    Version,
 };
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) use super::convert::MAX_BUFFER_SIZE;
+
+/// The longest a blocking wait sleeps without the interpreter before it
+/// checks for signals (Ctrl-C).
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// Waits in slices of at most `WAIT_SLICE` with the interpreter released,
+/// checking for signals between slices (so Ctrl-C arrives promptly), until
+/// `wait(slice)` returns something other than a timeout or `timeout`
+/// (`None`: no limit) has passed. `Ok(None)` on timeout.
+pub(crate) fn wait_in_slices<T: Send>(
+    py: Python<'_>,
+    timeout: Option<Duration>,
+    wait: impl Fn(Duration) -> Result<T, Error> + Sync,
+) -> PyResult<Option<T>> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let slice = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()).min(WAIT_SLICE),
+            None => WAIT_SLICE,
+        };
+        match py.detach(|| wait(slice)) {
+            Ok(v) => return Ok(Some(v)),
+            Err(Error::Timeout(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        py.check_signals()?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+    }
+}
 
 /// A Python state as stored in a `StateBuffer`: the object, its own
 /// timestamp (read once at publish) and the publisher's metadata.
@@ -72,10 +109,15 @@ struct Cached {
 
 /// A versioned, thread-safe state buffer (DART-Planner's
 /// `ThreadSafeStateBuffer`).
+///
+/// `clock`, a callable returning seconds, is the time base of staleness
+/// (`StateSnapshot.age`, the statistics' `latest_age`, the manager's AGE);
+/// None is the wall clock.
 #[pyclass(frozen, subclass, module = "rtstate", name = "ThreadSafeStateBuffer")]
 pub struct PyStateBuffer {
     pub(crate) store: Store,
     state_type: Py<PyType>,
+    clock: Option<Py<PyAny>>,
     capacity: usize,
     cache: Mutex<Vec<Option<Cached>>>,
     last_source: Mutex<Option<(Py<PyString>, Source)>>,
@@ -83,23 +125,36 @@ pub struct PyStateBuffer {
 }
 
 impl PyStateBuffer {
-    pub(crate) fn create(
+    fn build(
         py: Python<'_>,
         buffer_size: usize,
         state_type: Option<Bound<'_, PyType>>,
+        clock: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
+        if !(1..=MAX_BUFFER_SIZE).contains(&buffer_size) {
+            return Err(PyValueError::new_err(format!(
+                "`buffer_size` (the history capacity) must be from 1 to {MAX_BUFFER_SIZE}, got {buffer_size}"
+            )));
+        }
         let state_type = state_type.unwrap_or_else(|| py.get_type::<PyDroneState>());
+        let named = |e: Error| match e {
+            Error::InvalidArgument { reason, .. } => {
+                PyValueError::new_err(format!("`buffer_size` (the history capacity) {reason}"))
+            }
+            e => e.into(),
+        };
         let store = if state_type.is(py.get_type::<PyFastDroneState>()) {
             Store::Fast {
-                ring: SlotRing::checked(buffer_size)?,
+                ring: SlotRing::checked(buffer_size).map_err(named)?,
                 metadata: Mutex::new(VecDeque::new()),
             }
         } else {
-            Store::Objects(StateBuffer::checked(buffer_size)?)
+            Store::Objects(StateBuffer::checked(buffer_size).map_err(named)?)
         };
         Ok(PyStateBuffer {
             store,
             state_type: state_type.unbind(),
+            clock,
             capacity: buffer_size,
             cache: Mutex::new((0..buffer_size).map(|_| None).collect()),
             last_source: Mutex::new(None),
@@ -107,15 +162,47 @@ impl PyStateBuffer {
         })
     }
 
-    /// The name shown in the manager's table.
-    pub(crate) fn type_label(&self) -> &'static str {
+    /// The name registered with the core manager.
+    pub(crate) fn type_label(&self, py: Python<'_>) -> &'static str {
         match &self.store {
             Store::Fast { .. } => "FastDroneState",
-            Store::Objects(_) => "PyObject",
+            Store::Objects(_) if self.state_type.bind(py).is(py.get_type::<PyDroneState>()) => {
+                "DroneState"
+            }
+            Store::Objects(_) => "object",
         }
     }
 
+    /// The name of the state type, for tables and messages: `DroneState`
+    /// for rtstate's own, `module.qualname` for another library's.
+    pub(crate) fn state_type_name(&self, py: Python<'_>) -> String {
+        let ty = self.state_type.bind(py);
+        let name = qualified_name(ty);
+        name.strip_prefix("rtstate.")
+            .map(str::to_owned)
+            .unwrap_or(name)
+    }
+
+    /// Seconds since the latest state's timestamp on this buffer's clock
+    /// (`fallback` where the buffer has none), or None before the first
+    /// publish.
+    pub(crate) fn latest_age(
+        &self,
+        py: Python<'_>,
+        fallback: Option<&Py<PyAny>>,
+    ) -> PyResult<Option<f64>> {
+        let timestamp = match self.latest_found() {
+            Some(Found::Object(s)) => s.timestamp,
+            Some(Found::Fast(s)) => s.timestamp,
+            None => return Ok(None),
+        };
+        Ok(Some(
+            now_on(py, self.clock.as_ref().or(fallback))? - timestamp,
+        ))
+    }
+
     fn source(&self, source: &Bound<'_, PyString>) -> PyResult<Source> {
+        source_text(source.as_any())?;
         {
             let last = lock(&self.last_source);
             if let Some((s, id)) = &*last {
@@ -151,28 +238,35 @@ impl PyStateBuffer {
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
         let py = state.py();
-        let metadata = match metadata {
-            Some(m) if !m.is_none() => Some(
-                py.get_type::<PyDict>()
-                    .call1((m,))?
-                    .cast_into::<PyDict>()?
-                    .unbind(),
-            ),
-            _ => None,
-        };
+        let metadata = metadata_arg(metadata)?.map(Bound::unbind);
         let source = self.source(source)?;
         match &self.store {
             Store::Objects(buffer) => {
-                if !state.is_instance(self.state_type.bind(py))? {
+                let state_type = self.state_type.bind(py);
+                // A buffer of rtstate's DroneState takes another library's
+                // DroneState-like objects too, converted with the same checks.
+                let converted;
+                let state = if state_type.is(py.get_type::<PyDroneState>()) {
+                    match to_drone_state(state)? {
+                        Some(d) => {
+                            converted = Bound::new(py, PyDroneState::wrap(d))?.into_any();
+                            &converted
+                        }
+                        None => state,
+                    }
+                } else {
+                    state
+                };
+                if !state.is_instance(state_type)? {
                     return Err(PyTypeError::new_err(format!(
                         "expected {}, got {}",
-                        self.state_type.bind(py).name()?,
+                        qualified_name(state_type),
                         type_name(state)
                     )));
                 }
                 let entry = Entry {
                     state: state.clone().unbind(),
-                    timestamp: own_timestamp(state),
+                    timestamp: own_timestamp(state)?,
                     metadata,
                 };
                 buffer.publish(entry, source).map_err(|e| e.error.into())
@@ -224,18 +318,22 @@ impl PyStateBuffer {
         // A version read for the first time: the clock is read here, not on
         // every read (it would double the cost of a cached read).
         self.count_read();
+        let clock = self.clock.as_ref().map(|c| c.clone_ref(py));
         let snapshot = match found {
-            Found::Object(s) => PyStateSnapshot {
-                state: s.state.state.clone_ref(py),
-                timestamp: s.timestamp,
-                version: s.version,
-                source: PyString::intern(py, s.source.as_str()).unbind(),
-                metadata: match &s.state.metadata {
-                    Some(m) => m.bind(py).copy()?.unbind(),
-                    None => PyDict::new(py).unbind(),
-                },
-                published_at: s.published_at,
-            },
+            Found::Object(s) => PyStateSnapshot::published(
+                py,
+                s.state.state.clone_ref(py),
+                s.timestamp,
+                s.version,
+                PyString::intern(py, s.source.as_str()).unbind(),
+                s.state
+                    .metadata
+                    .as_ref()
+                    .map(|m| m.bind(py).copy())
+                    .transpose()?,
+                s.published_at,
+                clock,
+            )?,
             Found::Fast(s) => {
                 let metadata = match &self.store {
                     Store::Fast { metadata, .. } => lock(metadata)
@@ -244,17 +342,16 @@ impl PyStateBuffer {
                         .map(|(_, m)| m.clone_ref(py)),
                     Store::Objects(_) => None,
                 };
-                PyStateSnapshot {
-                    state: Py::new(py, PyFastDroneState::wrap(s.state))?.into_any(),
-                    timestamp: s.timestamp,
-                    version: s.version,
-                    source: PyString::intern(py, s.source.as_str()).unbind(),
-                    metadata: match metadata {
-                        Some(m) => m.bind(py).copy()?.unbind(),
-                        None => PyDict::new(py).unbind(),
-                    },
-                    published_at: s.published_at,
-                }
+                PyStateSnapshot::published(
+                    py,
+                    Py::new(py, PyFastDroneState::wrap(s.state))?.into_any(),
+                    s.timestamp,
+                    s.version,
+                    PyString::intern(py, s.source.as_str()).unbind(),
+                    metadata.map(|m| m.bind(py).copy()).transpose()?,
+                    s.published_at,
+                    clock,
+                )?
             }
         };
         let snapshot = Py::new(py, snapshot)?;
@@ -282,27 +379,22 @@ impl PyStateBuffer {
         self.snapshot(py, found).map(Some)
     }
 
+    /// Waits (in slices, Ctrl-C honoured) for a version after `after`.
     fn wait_after(
         &self,
         py: Python<'_>,
         after: Version,
-        timeout: f64,
+        timeout: Option<Duration>,
     ) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let timeout = duration_from_secs("timeout", timeout)?;
-        let result = match &self.store {
-            Store::Objects(b) => {
-                let b = b.clone();
-                py.detach(move || b.wait_for_update(after, timeout))
-            }
+        let woke = match &self.store {
+            Store::Objects(b) => wait_in_slices(py, timeout, |t| b.wait_for_update(after, t)),
             Store::Fast { ring, .. } => {
-                let ring = ring.clone();
-                py.detach(move || ring.wait_for_update(after, timeout))
+                wait_in_slices(py, timeout, |t| ring.wait_for_update(after, t))
             }
-        };
-        match result {
-            Ok(_) => self.latest(py),
-            Err(Error::Timeout(_)) => Ok(None),
-            Err(e) => Err(e.into()),
+        }?;
+        match woke {
+            Some(_) => self.latest(py),
+            None => Ok(None),
         }
     }
 
@@ -328,10 +420,7 @@ impl PyStateBuffer {
         d.set_item(intern!(py, "history_len"), s.history_len)?;
         d.set_item(intern!(py, "updates_per_sec"), s.updates_per_sec)?;
         d.set_item(intern!(py, "reads_per_sec"), s.reads_per_sec)?;
-        d.set_item(
-            intern!(py, "latest_age"),
-            s.latest_age.map(|a| a.as_secs_f64()),
-        )?;
+        d.set_item(intern!(py, "latest_age"), self.latest_age(py, None)?)?;
         d.set_item(intern!(py, "delivered"), s.subscriptions.delivered)?;
         d.set_item(intern!(py, "dropped"), s.subscriptions.dropped)?;
         d.set_item(intern!(py, "gaps"), s.subscriptions.gaps)?;
@@ -363,16 +452,185 @@ impl PyStateBuffer {
     }
 }
 
+/// What a buffer class is built from.
+struct Config {
+    buffer_size: Option<usize>,
+    state_type: Option<Py<PyType>>,
+    clock: Option<Py<PyAny>>,
+}
+
+/// Binds `args`/`kwargs` to the parameters `names` (a prefix of
+/// `buffer_size, state_type, clock`) of `class` (for messages).
+fn bind_config(
+    class: &str,
+    names: &[&str],
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Config> {
+    let py = args.py();
+    if args.len() > names.len() {
+        return Err(PyTypeError::new_err(format!(
+            "{class}() takes at most {} positional arguments ({}), got {}",
+            names.len(),
+            names.join(", "),
+            args.len()
+        )));
+    }
+    let mut values: Vec<Option<Bound<'_, PyAny>>> = vec![None; names.len()];
+    for (i, a) in args.iter().enumerate() {
+        values[i] = Some(a);
+    }
+    if let Some(kwargs) = kwargs {
+        for (k, v) in kwargs.iter() {
+            let key: String = k.extract()?;
+            let Some(i) = names.iter().position(|n| *n == key) else {
+                return Err(PyTypeError::new_err(format!(
+                    "{class}() got an unexpected keyword argument `{key}`"
+                )));
+            };
+            if values[i].is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "{class}() got multiple values for argument `{key}`"
+                )));
+            }
+            values[i] = Some(v);
+        }
+    }
+    let get = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| values[i].clone())
+            .filter(|v| !v.is_none())
+    };
+    let buffer_size = get("buffer_size")
+        .map(|v| size(&v, "buffer_size", MAX_BUFFER_SIZE))
+        .transpose()?;
+    let state_type = get("state_type")
+        .map(|v| {
+            v.cast_into::<PyType>().map(Bound::unbind).map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "`state_type` expects a class, got {}",
+                    type_name(e.into_inner().as_any())
+                ))
+            })
+        })
+        .transpose()?;
+    let clock = clock_arg(get("clock").as_ref())?;
+    let _ = py;
+    Ok(Config {
+        buffer_size,
+        state_type,
+        clock,
+    })
+}
+
+/// The configuration `__new__` builds `native` from for a call on `cls`.
+/// A Python subclass that defines its own `__init__` has its own
+/// parameters: only the keyword arguments named like ours are taken, the
+/// rest are left to its `__init__`.
+fn new_config(
+    cls: &Bound<'_, PyType>,
+    native: &Bound<'_, PyType>,
+    names: &[&str],
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Config> {
+    let py = cls.py();
+    let class = native.name()?.to_string();
+    let own_init = !cls.is(native)
+        && !cls
+            .getattr(intern!(py, "__init__"))?
+            .is(native.getattr(intern!(py, "__init__"))?);
+    if !own_init {
+        return bind_config(&class, names, args, kwargs);
+    }
+    let known = PyDict::new(py);
+    if let Some(kwargs) = kwargs {
+        for (k, v) in kwargs.iter() {
+            if names.iter().any(|n| k.eq(*n).unwrap_or(false)) {
+                known.set_item(k, v)?;
+            }
+        }
+    }
+    bind_config(&class, names, &PyTuple::empty(py), Some(&known))
+}
+
+/// `__init__` of the buffer classes: the configuration is fixed by
+/// `__new__`; arguments given again here (a subclass's
+/// `super().__init__(...)`) must agree with it.
+fn check_init(
+    slf: &Bound<'_, PyStateBuffer>,
+    names: &[&str],
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<()> {
+    let py = slf.py();
+    let class = slf.get_type().name()?.to_string();
+    let config = bind_config(&class, names, args, kwargs)?;
+    let me = slf.get();
+    let differs = config.buffer_size.is_some_and(|n| n != me.capacity)
+        || config
+            .state_type
+            .as_ref()
+            .is_some_and(|t| !t.bind(py).is(me.state_type.bind(py)))
+        || config
+            .clock
+            .as_ref()
+            .is_some_and(|c| !me.clock.as_ref().is_some_and(|m| m.bind(py).is(c.bind(py))));
+    if differs {
+        return Err(PyTypeError::new_err(format!(
+            "{class}: buffer_size, state_type and clock are fixed when the object is created; \
+             a subclass with its own __init__ passes them as keywords to the class call \
+             ({class}(..., buffer_size=20)) or overrides __new__"
+        )));
+    }
+    Ok(())
+}
+
+const BASE_PARAMS: [&str; 3] = ["buffer_size", "state_type", "clock"];
+const TYPED_PARAMS: [&str; 2] = ["buffer_size", "clock"];
+
 #[pymethods]
 impl PyStateBuffer {
     #[new]
-    #[pyo3(signature = (buffer_size=10, state_type=None))]
+    #[classmethod]
+    #[pyo3(signature = (*args, **kwargs), text_signature = "(buffer_size=10, state_type=None, clock=None)")]
     fn new(
-        py: Python<'_>,
-        buffer_size: usize,
-        state_type: Option<Bound<'_, PyType>>,
+        cls: &Bound<'_, PyType>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        Self::create(py, buffer_size, state_type)
+        let py = cls.py();
+        let config = new_config(cls, &py.get_type::<Self>(), &BASE_PARAMS, args, kwargs)?;
+        Self::build(
+            py,
+            config.buffer_size.unwrap_or(10),
+            config.state_type.map(|t| t.into_bound(py)),
+            config.clock,
+        )
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __init__(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let names: &[&str] = if slf.is_instance_of::<PyDroneStateBuffer>()
+            || slf.is_instance_of::<PyFastDroneStateBuffer>()
+        {
+            &TYPED_PARAMS
+        } else {
+            &BASE_PARAMS
+        };
+        check_init(slf, names, args, kwargs)
+    }
+
+    /// The staleness clock given (None: the wall clock).
+    #[getter(clock)]
+    fn py_clock(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.clock.as_ref().map(|c| c.clone_ref(py))
     }
 
     /// The most snapshots the history holds.
@@ -394,7 +652,9 @@ impl PyStateBuffer {
         self.version()
     }
 
-    /// Publishes `state`; returns its version.
+    /// Publishes `state`; returns its version. A buffer of `DroneState`
+    /// also takes another library's DroneState-like objects (converted);
+    /// `metadata` is a dict with str keys, copied.
     #[pyo3(signature = (state, source=None, metadata=None))]
     fn update_state(
         &self,
@@ -412,16 +672,23 @@ impl PyStateBuffer {
         self.latest(py)
     }
 
-    /// The held snapshot nearest `target_time`, if within `max_age` of it;
-    /// otherwise None, counted as a stale read.
-    #[pyo3(signature = (target_time, max_age=0.1))]
+    /// The held snapshot whose timestamp is nearest `target_time`, if
+    /// within `max_age` seconds of it; otherwise None, counted as a stale
+    /// read. `target_time` is in the time base of the states' timestamps;
+    /// None is now on the buffer's clock (the wall clock unless `clock=`
+    /// was given), which makes it a freshness check.
+    #[pyo3(signature = (target_time=None, max_age=MaxAge::secs(0.1)))]
     fn get_state_at_time(
         &self,
         py: Python<'_>,
-        target_time: f64,
-        max_age: f64,
+        target_time: Option<&Bound<'_, PyAny>>,
+        max_age: MaxAge,
     ) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let max_age = duration_from_secs("max_age", max_age)?;
+        let target_time = match target_time.filter(|t| !t.is_none()) {
+            Some(t) => finite(t, "target_time")?,
+            None => now_on(py, self.clock.as_ref())?,
+        };
+        let max_age = max_age.0;
         let found = match &self.store {
             Store::Objects(b) => b.state_at(target_time, max_age).map(Found::Object),
             Store::Fast { ring, .. } => ring.state_at(target_time, max_age).map(Found::Fast),
@@ -442,14 +709,16 @@ impl PyStateBuffer {
         PyList::new(py, snapshots)
     }
 
-    /// Blocks (the interpreter released) until a newer version is published;
-    /// returns its snapshot, or None after `timeout` seconds.
-    #[pyo3(signature = (timeout=1.0))]
+    /// Blocks (the interpreter released, Ctrl-C honoured) until a newer
+    /// version is published; returns its snapshot, or None after `timeout`
+    /// seconds (None or infinity: no limit).
+    #[pyo3(signature = (timeout=Timeout::secs(1)))]
     fn wait_for_update(
         &self,
         py: Python<'_>,
-        timeout: f64,
+        timeout: Timeout,
     ) -> PyResult<Option<Py<PyStateSnapshot>>> {
+        let timeout = timeout.0;
         self.wait_after(py, self.version(), timeout)
     }
 
@@ -464,14 +733,17 @@ impl PyStateBuffer {
     }
 
     /// A subscription to every publish from now on, used like an
-    /// `asyncio.Queue` (see `subscription.rs`).
-    #[pyo3(signature = (queue_size=10, policy="drop_oldest"))]
+    /// `asyncio.Queue` (`await queue.get()`); `queue_size` events at most
+    /// (1 to `MAX_QUEUE_SIZE`), then `policy` decides (`"drop_oldest"`
+    /// drops the oldest and counts it).
+    #[pyo3(signature = (queue_size=QueueSize(10), policy="drop_oldest"))]
     fn subscribe(
         slf: &Bound<'_, Self>,
-        queue_size: i64,
+        queue_size: QueueSize,
         policy: &str,
     ) -> PyResult<super::subscription::PySubscription> {
-        super::subscription::subscribe(slf, queue_size, policy)
+        let queue_size = queue_size.0;
+        super::subscription::subscribe(slf, queue_size as i64, policy)
     }
 
     /// Ends `queue`, a subscription of this buffer.
@@ -500,28 +772,48 @@ impl PyStateBuffer {
         }
     }
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let py = slf.py();
+        let me = slf.get();
         Ok(format!(
             "<{} state_type={} buffer_size={} version={}>",
-            "ThreadSafeStateBuffer",
-            self.state_type.bind(py).name()?,
-            self.capacity,
-            self.version()
+            slf.get_type().qualname()?,
+            me.state_type_name(py),
+            me.capacity,
+            me.version()
         ))
     }
 }
 
 /// A buffer of `DroneState` (DART-Planner's `DroneStateBuffer`).
-#[pyclass(frozen, extends = PyStateBuffer, module = "rtstate", name = "DroneStateBuffer")]
+#[pyclass(frozen, subclass, extends = PyStateBuffer, module = "rtstate", name = "DroneStateBuffer")]
 pub struct PyDroneStateBuffer;
+
+impl PyDroneStateBuffer {
+    fn build(
+        py: Python<'_>,
+        buffer_size: usize,
+        clock: Option<Py<PyAny>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let base =
+            PyStateBuffer::build(py, buffer_size, Some(py.get_type::<PyDroneState>()), clock)?;
+        Ok(PyClassInitializer::from(base).add_subclass(PyDroneStateBuffer))
+    }
+}
 
 #[pymethods]
 impl PyDroneStateBuffer {
     #[new]
-    #[pyo3(signature = (buffer_size=10))]
-    fn new(py: Python<'_>, buffer_size: usize) -> PyResult<PyClassInitializer<Self>> {
-        let base = PyStateBuffer::create(py, buffer_size, Some(py.get_type::<PyDroneState>()))?;
-        Ok(PyClassInitializer::from(base).add_subclass(PyDroneStateBuffer))
+    #[classmethod]
+    #[pyo3(signature = (*args, **kwargs), text_signature = "(buffer_size=10, clock=None)")]
+    fn new(
+        cls: &Bound<'_, PyType>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let py = cls.py();
+        let config = new_config(cls, &py.get_type::<Self>(), &TYPED_PARAMS, args, kwargs)?;
+        Self::build(py, config.buffer_size.unwrap_or(10), config.clock)
     }
 
     /// Publishes an estimator's output: anything with `.pose` and `.twist`
@@ -552,19 +844,42 @@ impl PyDroneStateBuffer {
 
 /// A buffer of `FastDroneState` on the lock-free slot ring
 /// (DART-Planner's `FastDroneStateBuffer`); a `DroneState` is converted.
-#[pyclass(frozen, extends = PyStateBuffer, module = "rtstate", name = "FastDroneStateBuffer")]
+#[pyclass(frozen, subclass, extends = PyStateBuffer, module = "rtstate", name = "FastDroneStateBuffer")]
 pub struct PyFastDroneStateBuffer;
+
+impl PyFastDroneStateBuffer {
+    fn build(
+        py: Python<'_>,
+        buffer_size: usize,
+        clock: Option<Py<PyAny>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let base = PyStateBuffer::build(
+            py,
+            buffer_size,
+            Some(py.get_type::<PyFastDroneState>()),
+            clock,
+        )?;
+        Ok(PyClassInitializer::from(base).add_subclass(PyFastDroneStateBuffer))
+    }
+}
 
 #[pymethods]
 impl PyFastDroneStateBuffer {
     #[new]
-    #[pyo3(signature = (buffer_size=5))]
-    fn new(py: Python<'_>, buffer_size: usize) -> PyResult<PyClassInitializer<Self>> {
-        let base = PyStateBuffer::create(py, buffer_size, Some(py.get_type::<PyFastDroneState>()))?;
-        Ok(PyClassInitializer::from(base).add_subclass(PyFastDroneStateBuffer))
+    #[classmethod]
+    #[pyo3(signature = (*args, **kwargs), text_signature = "(buffer_size=5, clock=None)")]
+    fn new(
+        cls: &Bound<'_, PyType>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let py = cls.py();
+        let config = new_config(cls, &py.get_type::<Self>(), &TYPED_PARAMS, args, kwargs)?;
+        Self::build(py, config.buffer_size.unwrap_or(5), config.clock)
     }
 
-    /// Publishes a `DroneState` converted to a `FastDroneState`.
+    /// Publishes a `DroneState` (rtstate's, or another library's
+    /// DroneState-like object) converted to a `FastDroneState`.
     #[pyo3(signature = (drone_state, source=None))]
     fn update_from_drone_state(
         slf: &Bound<'_, Self>,
@@ -572,15 +887,18 @@ impl PyFastDroneStateBuffer {
         source: Option<&Bound<'_, PyString>>,
     ) -> PyResult<Version> {
         let py = slf.py();
-        let d = drone_state.cast::<PyDroneState>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "expected DroneState, got {}",
-                type_name(drone_state)
-            ))
-        })?;
+        let converted;
+        let state = if drone_state.is_instance_of::<PyDroneState>() {
+            drone_state
+        } else {
+            let d = to_drone_state(drone_state)?
+                .ok_or_else(|| PyTypeError::new_err("expected a DroneState"))?;
+            converted = Bound::new(py, PyDroneState::wrap(d))?.into_any();
+            &converted
+        };
         slf.as_super()
             .get()
-            .publish(d.as_any(), source.unwrap_or(intern!(py, "converter")), None)
+            .publish(state, source.unwrap_or(intern!(py, "converter")), None)
     }
 }
 
@@ -631,10 +949,12 @@ impl PyReader {
         self.found(py, found)
     }
 
-    /// Blocks (the interpreter released) until a version newer than the
-    /// last one read exists, then reads it; None after `timeout` seconds.
-    #[pyo3(signature = (timeout=1.0))]
-    fn wait(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyStateSnapshot>>> {
+    /// Blocks (the interpreter released, Ctrl-C honoured) until a version
+    /// newer than the last one read exists, then reads it; None after
+    /// `timeout` seconds (None or infinity: no limit).
+    #[pyo3(signature = (timeout=Timeout::secs(1)))]
+    fn wait(&self, py: Python<'_>, timeout: Timeout) -> PyResult<Option<Py<PyStateSnapshot>>> {
+        let timeout = timeout.0;
         let last = self.last_version();
         let buffer = self.buffer.get();
         if (buffer.version() == last || buffer.version() == 0)
@@ -675,20 +995,24 @@ impl PyReader {
 
 /// A `DroneStateBuffer` (DART-Planner's factory).
 #[pyfunction]
-#[pyo3(signature = (buffer_size=10))]
-pub(crate) fn create_drone_state_buffer(
-    py: Python<'_>,
-    buffer_size: usize,
-) -> PyResult<Bound<'_, PyDroneStateBuffer>> {
-    Bound::new(py, PyDroneStateBuffer::new(py, buffer_size)?)
+#[pyo3(signature = (buffer_size=BufferSize(10), clock=None))]
+pub(crate) fn create_drone_state_buffer<'py>(
+    py: Python<'py>,
+    buffer_size: BufferSize,
+    clock: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDroneStateBuffer>> {
+    let n = buffer_size.0;
+    Bound::new(py, PyDroneStateBuffer::build(py, n, clock_arg(clock)?)?)
 }
 
 /// A `FastDroneStateBuffer` (DART-Planner's factory).
 #[pyfunction]
-#[pyo3(signature = (buffer_size=5))]
-pub(crate) fn create_fast_state_buffer(
-    py: Python<'_>,
-    buffer_size: usize,
-) -> PyResult<Bound<'_, PyFastDroneStateBuffer>> {
-    Bound::new(py, PyFastDroneStateBuffer::new(py, buffer_size)?)
+#[pyo3(signature = (buffer_size=BufferSize(5), clock=None))]
+pub(crate) fn create_fast_state_buffer<'py>(
+    py: Python<'py>,
+    buffer_size: BufferSize,
+    clock: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyFastDroneStateBuffer>> {
+    let n = buffer_size.0;
+    Bound::new(py, PyFastDroneStateBuffer::build(py, n, clock_arg(clock)?)?)
 }

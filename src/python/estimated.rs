@@ -5,9 +5,9 @@ use super::convert::{
 };
 use super::states::PyDroneState;
 use crate::{Accel, EstimatedState, FastDroneState, Pose, Twist};
-use numpy::PyArrayMethods;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 const IDENTITY: [f64; 4] = [1.0, 0.0, 0.0, 0.0];
 
@@ -77,6 +77,15 @@ impl PyPose {
             .cast::<PyPose>()
             .is_ok_and(|o| o.get().inner == self.inner)
     }
+    /// Pickles (and copies) as the SI values it holds.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let i = &slf.get().inner;
+        (
+            slf.get_type(),
+            (i.position.to_vec(), i.orientation.to_vec()),
+        )
+            .into_pyobject(slf.py())
+    }
     fn __repr__(&self) -> String {
         format!(
             "Pose(position={:?}, orientation={:?})",
@@ -119,6 +128,11 @@ impl PyTwist {
             .cast::<PyTwist>()
             .is_ok_and(|o| o.get().inner == self.inner)
     }
+    /// Pickles (and copies) as the SI values it holds.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let i = &slf.get().inner;
+        (slf.get_type(), (i.linear.to_vec(), i.angular.to_vec())).into_pyobject(slf.py())
+    }
     fn __repr__(&self) -> String {
         format!(
             "Twist(linear={:?}, angular={:?})",
@@ -160,6 +174,11 @@ impl PyAccel {
         other
             .cast::<PyAccel>()
             .is_ok_and(|o| o.get().inner == self.inner)
+    }
+    /// Pickles (and copies) as the SI values it holds.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let i = &slf.get().inner;
+        (slf.get_type(), (i.linear.to_vec(), i.angular.to_vec())).into_pyobject(slf.py())
     }
     fn __repr__(&self) -> String {
         format!(
@@ -251,12 +270,7 @@ impl PyEstimatedState {
         let Some(c) = &self.inner.covariance else {
             return Ok(None);
         };
-        let array = numpy::PyArray1::from_slice(py, c)
-            .reshape([6, 6])?
-            .into_any();
-        array
-            .getattr(pyo3::intern!(py, "flags"))?
-            .setattr(pyo3::intern!(py, "writeable"), false)?;
+        let array = readonly_array(py, c)?.call_method1(pyo3::intern!(py, "reshape"), ((6, 6),))?;
         Ok(Some(array))
     }
     #[getter]
@@ -271,6 +285,23 @@ impl PyEstimatedState {
         other
             .cast::<PyEstimatedState>()
             .is_ok_and(|o| o.get().inner == self.inner)
+    }
+    /// Pickles (and copies) as the values it holds.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let i = &slf.get().inner;
+        (
+            slf.get_type(),
+            (
+                i.timestamp,
+                PyPose { inner: i.pose },
+                PyTwist { inner: i.twist },
+                PyAccel { inner: i.accel },
+                i.covariance.as_ref().map(|c| c.to_vec()),
+                i.source.clone(),
+            ),
+        )
+            .into_pyobject(py)
     }
     fn __repr__(&self) -> String {
         format!(

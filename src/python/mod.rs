@@ -28,6 +28,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    m.add("MAX_BUFFER_SIZE", convert::MAX_BUFFER_SIZE)?;
+    m.add("MAX_QUEUE_SIZE", crate::MAX_CAPACITY)?;
     m.add_class::<states::PyDroneState>()?;
     m.add_class::<states::PyFastDroneState>()?;
     m.add_class::<estimated::PyPose>()?;

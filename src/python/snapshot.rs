@@ -1,17 +1,21 @@
 //! `StateSnapshot`: one published state with its version, times and source.
 
-use super::convert::now;
+use super::convert::{
+    finite, metadata as metadata_arg, now_on, readonly_mapping, source_text, type_name,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 /// An immutable snapshot: `state`, `timestamp` (the state's own time, else
-/// the publish time), `version`, `source`, `metadata`, `published_at`.
+/// the publish time), `version`, `source`, `metadata` (a read-only mapping),
+/// `published_at`.
 #[pyclass(frozen, module = "rtstate", name = "StateSnapshot")]
 pub struct PyStateSnapshot {
     /// The state.
     #[pyo3(get)]
     pub(crate) state: Py<PyAny>,
-    /// The state's own time, else the publish time (wall-clock seconds).
+    /// The state's own time, else the publish time (seconds).
     #[pyo3(get)]
     pub(crate) timestamp: f64,
     /// The buffer's version of this publish (1 for the first).
@@ -20,44 +24,117 @@ pub struct PyStateSnapshot {
     /// Who published it.
     #[pyo3(get)]
     pub(crate) source: Py<PyString>,
-    /// What the publisher attached (a copy of the dict given).
+    /// What the publisher attached: a read-only mapping over a copy.
     #[pyo3(get)]
-    pub(crate) metadata: Py<PyDict>,
+    pub(crate) metadata: Py<PyAny>,
     /// Wall-clock seconds when it was published.
     #[pyo3(get)]
     pub(crate) published_at: f64,
+    /// The clock `age` is measured on (the buffer's; None: the wall clock).
+    pub(crate) clock: Option<Py<PyAny>>,
 }
 
-#[pymethods]
 impl PyStateSnapshot {
-    #[new]
-    #[pyo3(signature = (state, timestamp, version, source="unknown", metadata=None, published_at=None))]
-    fn new(
+    /// A snapshot of a published state; `metadata` is already a copy.
+    pub(crate) fn published(
         py: Python<'_>,
         state: Py<PyAny>,
         timestamp: f64,
         version: u64,
-        source: &str,
-        metadata: Option<&Bound<'_, PyDict>>,
-        published_at: Option<f64>,
+        source: Py<PyString>,
+        metadata: Option<Bound<'_, PyDict>>,
+        published_at: f64,
+        clock: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         Ok(PyStateSnapshot {
             state,
             timestamp,
             version,
-            source: PyString::new(py, source).unbind(),
-            metadata: match metadata {
-                Some(m) => m.copy()?.unbind(),
-                None => PyDict::new(py).unbind(),
-            },
-            published_at: published_at.unwrap_or(timestamp),
+            source,
+            metadata: readonly_mapping(py, metadata)?.unbind(),
+            published_at,
+            clock,
         })
     }
+}
 
-    /// Seconds since `timestamp` (wall clock).
+#[pymethods]
+impl PyStateSnapshot {
+    #[new]
+    #[pyo3(signature = (state, timestamp, version, source=None, metadata=None, published_at=None))]
+    fn new(
+        py: Python<'_>,
+        state: Py<PyAny>,
+        timestamp: &Bound<'_, PyAny>,
+        version: &Bound<'_, PyAny>,
+        source: Option<&Bound<'_, PyAny>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        published_at: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let timestamp = finite(timestamp, "timestamp")?;
+        if version.is_instance_of::<PyBool>() {
+            return Err(PyTypeError::new_err("`version` expects an int, got bool"));
+        }
+        let version = version
+            .extract::<i128>()
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "`version` expects an int, got {}",
+                    type_name(version)
+                ))
+            })
+            .and_then(|v| {
+                u64::try_from(v).map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "`version` must be from 0 to {}, got {v}",
+                        u64::MAX
+                    ))
+                })
+            })?;
+        let source = match source.filter(|s| !s.is_none()) {
+            Some(s) => source_text(s)?.clone().unbind(),
+            None => PyString::new(py, "unknown").unbind(),
+        };
+        let published_at = match published_at.filter(|p| !p.is_none()) {
+            Some(p) => finite(p, "published_at")?,
+            None => timestamp,
+        };
+        let metadata = metadata_arg(metadata)?;
+        Self::published(
+            py,
+            state,
+            timestamp,
+            version,
+            source,
+            metadata,
+            published_at,
+            None,
+        )
+    }
+
+    /// Seconds since `timestamp`, on the buffer's clock (the wall clock
+    /// unless the buffer was given `clock=`). A state stamped in another
+    /// time base (simulation time against the wall clock) has a meaningless
+    /// age: give the buffer the clock its timestamps come from.
     #[getter]
-    fn age(&self) -> f64 {
-        now() - self.timestamp
+    fn age(&self, py: Python<'_>) -> PyResult<f64> {
+        Ok(now_on(py, self.clock.as_ref())? - self.timestamp)
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let metadata = py.get_type::<PyDict>().call1((self.metadata.bind(py),))?;
+        (
+            py.get_type::<Self>(),
+            (
+                self.state.clone_ref(py),
+                self.timestamp,
+                self.version,
+                self.source.clone_ref(py),
+                metadata,
+                self.published_at,
+            ),
+        )
+            .into_pyobject(py)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

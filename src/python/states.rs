@@ -2,12 +2,14 @@
 //! types. Field values are converted to Python once per object, on first
 //! access, and cached.
 
-use super::convert::{array_or, floats, readonly_array, readonly_quantity, timestamp, type_name};
+use super::convert::{
+    array_or, floats, readonly_array, readonly_quantity, real, timestamp, type_name,
+};
 use crate::{DroneState, FastDroneState, State};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
+use pyo3::types::{PyTuple, PyType};
 
 /// `[w, x, y, z]` of a nalgebra unit quaternion.
 fn wxyz(q: nalgebra::UnitQuaternion<f64>) -> [f64; 4] {
@@ -176,6 +178,25 @@ impl PyDroneState {
             .is_ok_and(|o| o.get().inner == self.inner)
     }
 
+    /// Pickles (and copies) as the SI values it holds.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let me = slf.get();
+        let f = me.inner.to_fast_state();
+        (
+            slf.get_type(),
+            (
+                f.timestamp,
+                f.position.to_vec(),
+                f.velocity.to_vec(),
+                f.attitude.to_vec(),
+                f.angular_velocity.to_vec(),
+                me.inner.motor_rpms.clone(),
+            ),
+        )
+            .into_pyobject(py)
+    }
+
     fn __repr__(&self) -> String {
         let f = self.inner.to_fast_state();
         format!(
@@ -221,9 +242,12 @@ impl PyFastDroneState {
             Ok(f.get().inner)
         } else if let Ok(d) = value.cast::<PyDroneState>() {
             Ok(d.get().inner.to_fast_state())
+        } else if let Some(d) = drone_state_like(value)? {
+            Ok(d.to_fast_state())
         } else {
             Err(PyTypeError::new_err(format!(
-                "expected FastDroneState or DroneState, got {}",
+                "expected rtstate.FastDroneState, rtstate.DroneState or a DroneState-like object ({}), got {}",
+                STATE_FIELDS.join(", "),
                 type_name(value)
             )))
         }
@@ -282,13 +306,21 @@ impl PyFastDroneState {
         )?))
     }
 
-    /// The unit-stripped state of a `DroneState`.
+    /// The unit-stripped state of a `DroneState` (or a DroneState-like
+    /// object of another library).
     #[classmethod]
     fn from_drone_state(_cls: &Bound<'_, PyType>, state: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let d = state.cast::<PyDroneState>().map_err(|_| {
-            PyTypeError::new_err(format!("expected DroneState, got {}", type_name(state)))
-        })?;
-        Ok(Self::wrap(d.get().inner.to_fast_state()))
+        if let Ok(d) = state.cast::<PyDroneState>() {
+            return Ok(Self::wrap(d.get().inner.to_fast_state()));
+        }
+        match drone_state_like(state)? {
+            Some(d) => Ok(Self::wrap(d.to_fast_state())),
+            None => Err(PyTypeError::new_err(format!(
+                "expected rtstate.DroneState or a DroneState-like object ({}), got {}",
+                STATE_FIELDS.join(", "),
+                type_name(state)
+            ))),
+        }
     }
 
     /// The unit-checked twin, with four motor speeds of zero.
@@ -328,6 +360,22 @@ impl PyFastDroneState {
             .is_ok_and(|o| o.get().inner == self.inner)
     }
 
+    /// Pickles (and copies) as the values it holds.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let f = &slf.get().inner;
+        (
+            slf.get_type(),
+            (
+                f.timestamp,
+                f.position.to_vec(),
+                f.velocity.to_vec(),
+                f.attitude.to_vec(),
+                f.angular_velocity.to_vec(),
+            ),
+        )
+            .into_pyobject(slf.py())
+    }
+
     fn __repr__(&self) -> String {
         let f = &self.inner;
         format!(
@@ -341,16 +389,96 @@ impl PyFastDroneState {
     }
 }
 
-/// The state's own timestamp, for a state type that the binding knows.
-pub(crate) fn own_timestamp(value: &Bound<'_, PyAny>) -> Option<f64> {
+/// The state's own timestamp: that of a state type the binding knows, else
+/// a number in the object's `timestamp` attribute (None if it has none, or
+/// holds something other than a number). A timestamp that is NaN or
+/// infinite is a `ValueError`: staleness could not be judged.
+pub(crate) fn own_timestamp(value: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
     if let Ok(d) = value.cast::<PyDroneState>() {
-        return d.get().inner.timestamp();
+        return Ok(d.get().inner.timestamp());
     }
     if let Ok(f) = value.cast::<PyFastDroneState>() {
-        return f.get().inner.timestamp();
+        return Ok(f.get().inner.timestamp());
     }
-    value
-        .getattr(pyo3::intern!(value.py(), "timestamp"))
-        .ok()
-        .and_then(|t| t.extract::<f64>().ok())
+    let Ok(t) = value.getattr(pyo3::intern!(value.py(), "timestamp")) else {
+        return Ok(None);
+    };
+    match real(&t, "timestamp") {
+        Ok(t) if t.is_finite() => Ok(Some(t)),
+        Ok(t) => Err(PyValueError::new_err(format!(
+            "field `timestamp` of {} is not finite ({t})",
+            type_name(value)
+        ))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The fields a DroneState-like object has (DART-Planner's `DroneState`
+/// and `FastDroneState`: pint quantities or plain arrays); `motor_rpms` is
+/// optional.
+const STATE_FIELDS: [&str; 5] = [
+    "timestamp",
+    "position",
+    "velocity",
+    "attitude",
+    "angular_velocity",
+];
+
+/// A `DroneState` from an object shaped like one (any class with
+/// `timestamp`, `position`, `velocity`, `attitude`, `angular_velocity` and
+/// optionally `motor_rpms`), with the unit and value checks of
+/// `DroneState(...)`. `None` if it lacks one of those attributes.
+pub(crate) fn drone_state_like(value: &Bound<'_, PyAny>) -> PyResult<Option<DroneState>> {
+    let mut fields = Vec::with_capacity(STATE_FIELDS.len());
+    for name in STATE_FIELDS {
+        match value.getattr(name) {
+            Ok(v) if v.is_none() => {
+                return Err(PyTypeError::new_err(format!(
+                    "field `{name}` of {} is None",
+                    type_name(value)
+                )))
+            }
+            Ok(v) => fields.push(v),
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(value.py()) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let motor_rpms = match value.getattr("motor_rpms") {
+        Ok(v) => Some(v),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(value.py()) => None,
+        Err(e) => return Err(e),
+    };
+    PyDroneState::build(
+        Some(&fields[0]),
+        Some(&fields[1]),
+        Some(&fields[2]),
+        Some(&fields[3]),
+        Some(&fields[4]),
+        motor_rpms.as_ref(),
+    )
+    .map(Some)
+}
+
+/// What a state buffer of `rtstate.DroneState` takes: one, or a
+/// DroneState-like object of another library, converted.
+pub(crate) fn to_drone_state(value: &Bound<'_, PyAny>) -> PyResult<Option<DroneState>> {
+    if value.is_instance_of::<PyDroneState>() {
+        return Ok(None);
+    }
+    if value.is_instance_of::<PyFastDroneState>() {
+        return Err(PyTypeError::new_err(format!(
+            "expected rtstate.DroneState or a DroneState-like object ({}), got rtstate.FastDroneState (convert it with .to_drone_state())",
+            STATE_FIELDS.join(", ")
+        )));
+    }
+    match drone_state_like(value)? {
+        Some(d) => Ok(Some(d)),
+        None => Err(PyTypeError::new_err(format!(
+            "expected rtstate.DroneState or a DroneState-like object ({}), got {}",
+            STATE_FIELDS.join(", "),
+            type_name(value)
+        ))),
+    }
 }

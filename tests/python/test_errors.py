@@ -46,5 +46,9 @@ def test_public_paths_raise_mapped_errors():
     with pytest.raises(KeyError):
         m.update_state("nope", rtstate.FastDroneState())
     m.register_buffer("a", b)
+    # A taken name is replaced with a warning, as DART-Planner does; asked
+    # to refuse, it raises.
     with pytest.raises(ValueError, match="already"):
+        m.register_buffer("a", b, replace=False)
+    with pytest.warns(UserWarning, match="already registered"):
         m.register_buffer("a", b)
