@@ -777,7 +777,7 @@ impl PyStateBuffer {
         let me = slf.get();
         Ok(format!(
             "<{} state_type={} buffer_size={} version={}>",
-            slf.get_type().qualname()?,
+            slf.get_type().name()?,
             me.state_type_name(py),
             me.capacity,
             me.version()

@@ -304,13 +304,17 @@ impl PyEstimatedState {
             .into_pyobject(py)
     }
     fn __repr__(&self) -> String {
+        let i = &self.inner;
         format!(
-            "EstimatedState(timestamp={}, pose={:?}, twist={:?}, accel={:?}, source={:?})",
-            self.inner.timestamp,
-            self.inner.pose,
-            self.inner.twist,
-            self.inner.accel,
-            self.inner.source
+            "EstimatedState(timestamp={}, pose=Pose(position={:?}, orientation={:?}), twist=Twist(linear={:?}, angular={:?}), accel=Accel(linear={:?}, angular={:?}), source={:?})",
+            i.timestamp,
+            i.pose.position,
+            i.pose.orientation,
+            i.twist.linear,
+            i.twist.angular,
+            i.accel.linear,
+            i.accel.angular,
+            i.source
         )
     }
 }

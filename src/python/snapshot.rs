@@ -121,6 +121,21 @@ impl PyStateSnapshot {
         Ok(now_on(py, self.clock.as_ref())? - self.timestamp)
     }
 
+    /// Equal when every field is (the states compared with `==`).
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let py = other.py();
+        let Ok(o) = other.cast::<PyStateSnapshot>() else {
+            return Ok(false);
+        };
+        let o = o.get();
+        Ok(self.version == o.version
+            && self.timestamp.to_bits() == o.timestamp.to_bits()
+            && self.published_at.to_bits() == o.published_at.to_bits()
+            && self.source.bind(py).as_any().eq(o.source.bind(py))?
+            && self.metadata.bind(py).eq(o.metadata.bind(py))?
+            && self.state.bind(py).eq(o.state.bind(py))?)
+    }
+
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let metadata = py.get_type::<PyDict>().call1((self.metadata.bind(py),))?;
         (
