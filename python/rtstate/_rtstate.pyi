@@ -235,7 +235,7 @@ class EstimatedState:
         twist: Optional[Twist] = None,
         accel: Optional[Accel] = None,
         covariance: Any = None,
-        source: str = "unknown",
+        source: Optional[str] = None,
     ) -> EstimatedState: ...
     @property
     def timestamp(self) -> float:
@@ -314,7 +314,9 @@ class ThreadSafeStateBuffer:
     def __new__(
         cls, buffer_size: int = 10, state_type: Optional[type] = None, clock: Optional[_Clock] = None
     ) -> ThreadSafeStateBuffer: ...
-    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    def __init__(
+        self, buffer_size: int = 10, state_type: Optional[type] = None, clock: Optional[_Clock] = None
+    ) -> None: ...
     @property
     def clock(self) -> Optional[_Clock]:
         """The staleness clock given (None: the wall clock)."""

@@ -9,8 +9,8 @@
 //! Python (objects it evicts are dropped after it is released).
 
 use super::convert::{
-    clock_arg, finite, metadata as metadata_arg, now, now_on, qualified_name, size, source_text,
-    type_name, BufferSize, MaxAge, QueueSize, Timeout,
+    clock_arg, finite, metadata as metadata_arg, now, now_on, qualified_name, readonly_mapping,
+    size, source_text, type_name, BufferSize, MaxAge, PolicyArg, QueueSize, SourceArg, Timeout,
 };
 use super::estimated::drone_state_from_estimate;
 use super::snapshot::PyStateSnapshot;
@@ -247,7 +247,7 @@ impl PyStateBuffer {
                 // DroneState-like objects too, converted with the same checks.
                 let converted;
                 let state = if state_type.is(py.get_type::<PyDroneState>()) {
-                    match to_drone_state(state)? {
+                    match to_drone_state(state, "state")? {
                         Some(d) => {
                             converted = Bound::new(py, PyDroneState::wrap(d))?.into_any();
                             &converted
@@ -259,7 +259,7 @@ impl PyStateBuffer {
                 };
                 if !state.is_instance(state_type)? {
                     return Err(PyTypeError::new_err(format!(
-                        "expected {}, got {}",
+                        "`state` expects {}, got {}",
                         qualified_name(state_type),
                         type_name(state)
                     )));
@@ -320,20 +320,23 @@ impl PyStateBuffer {
         self.count_read();
         let clock = self.clock.as_ref().map(|c| c.clone_ref(py));
         let snapshot = match found {
-            Found::Object(s) => PyStateSnapshot::published(
-                py,
-                s.state.state.clone_ref(py),
-                s.timestamp,
-                s.version,
-                PyString::intern(py, s.source.as_str()).unbind(),
-                s.state
-                    .metadata
-                    .as_ref()
-                    .map(|m| m.bind(py).copy())
-                    .transpose()?,
-                s.published_at,
+            Found::Object(s) => PyStateSnapshot {
+                state: s.state.state.clone_ref(py),
+                timestamp: s.timestamp,
+                version: s.version,
+                source: PyString::intern(py, s.source.as_str()).unbind(),
+                metadata: readonly_mapping(
+                    py,
+                    s.state
+                        .metadata
+                        .as_ref()
+                        .map(|m| m.bind(py).copy())
+                        .transpose()?,
+                )?
+                .unbind(),
+                published_at: s.published_at,
                 clock,
-            )?,
+            },
             Found::Fast(s) => {
                 let metadata = match &self.store {
                     Store::Fast { metadata, .. } => lock(metadata)
@@ -342,16 +345,19 @@ impl PyStateBuffer {
                         .map(|(_, m)| m.clone_ref(py)),
                     Store::Objects(_) => None,
                 };
-                PyStateSnapshot::published(
-                    py,
-                    Py::new(py, PyFastDroneState::wrap(s.state))?.into_any(),
-                    s.timestamp,
-                    s.version,
-                    PyString::intern(py, s.source.as_str()).unbind(),
-                    metadata.map(|m| m.bind(py).copy()).transpose()?,
-                    s.published_at,
+                PyStateSnapshot {
+                    state: Py::new(py, PyFastDroneState::wrap(s.state))?.into_any(),
+                    timestamp: s.timestamp,
+                    version: s.version,
+                    source: PyString::intern(py, s.source.as_str()).unbind(),
+                    metadata: readonly_mapping(
+                        py,
+                        metadata.map(|m| m.bind(py).copy()).transpose()?,
+                    )?
+                    .unbind(),
+                    published_at: s.published_at,
                     clock,
-                )?
+                }
             }
         };
         let snapshot = Py::new(py, snapshot)?;
@@ -503,7 +509,11 @@ fn bind_config(
             .and_then(|i| values[i].clone())
             .filter(|v| !v.is_none())
     };
-    let buffer_size = get("buffer_size")
+    // `buffer_size=None` is not "the default": DART-Planner's is an int.
+    let buffer_size = names
+        .iter()
+        .position(|n| *n == "buffer_size")
+        .and_then(|i| values[i].clone())
         .map(|v| size(&v, "buffer_size", MAX_BUFFER_SIZE))
         .transpose()?;
     let state_type = get("state_type")
@@ -655,16 +665,14 @@ impl PyStateBuffer {
     /// Publishes `state`; returns its version. A buffer of `DroneState`
     /// also takes another library's DroneState-like objects (converted);
     /// `metadata` is a dict with str keys, copied.
-    #[pyo3(signature = (state, source=None, metadata=None))]
+    #[pyo3(signature = (state, source=SourceArg(None), metadata=None), text_signature = "($self, state, source=None, metadata=None)")]
     fn update_state(
         &self,
         state: &Bound<'_, PyAny>,
-        source: Option<&Bound<'_, PyString>>,
+        source: SourceArg,
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
-        let py = state.py();
-        let unknown = intern!(py, "unknown");
-        self.publish(state, source.unwrap_or(unknown), metadata)
+        self.publish(state, &source.or(state.py(), "unknown"), metadata)
     }
 
     /// The latest snapshot, or None before the first update.
@@ -677,7 +685,7 @@ impl PyStateBuffer {
     /// read. `target_time` is in the time base of the states' timestamps;
     /// None is now on the buffer's clock (the wall clock unless `clock=`
     /// was given), which makes it a freshness check.
-    #[pyo3(signature = (target_time=None, max_age=MaxAge::secs(0.1)))]
+    #[pyo3(signature = (target_time=None, max_age=MaxAge::secs(0.1)), text_signature = "($self, target_time=None, max_age=0.1)")]
     fn get_state_at_time(
         &self,
         py: Python<'_>,
@@ -712,7 +720,7 @@ impl PyStateBuffer {
     /// Blocks (the interpreter released, Ctrl-C honoured) until a newer
     /// version is published; returns its snapshot, or None after `timeout`
     /// seconds (None or infinity: no limit).
-    #[pyo3(signature = (timeout=Timeout::secs(1)))]
+    #[pyo3(signature = (timeout=Timeout::secs(1)), text_signature = "($self, timeout=1.0)")]
     fn wait_for_update(
         &self,
         py: Python<'_>,
@@ -736,18 +744,24 @@ impl PyStateBuffer {
     /// `asyncio.Queue` (`await queue.get()`); `queue_size` events at most
     /// (1 to `MAX_QUEUE_SIZE`), then `policy` decides (`"drop_oldest"`
     /// drops the oldest and counts it).
-    #[pyo3(signature = (queue_size=QueueSize(10), policy="drop_oldest"))]
+    #[pyo3(signature = (queue_size=QueueSize(10), policy=PolicyArg::drop_oldest()), text_signature = "($self, queue_size=10, policy='drop_oldest')")]
     fn subscribe(
         slf: &Bound<'_, Self>,
         queue_size: QueueSize,
-        policy: &str,
+        policy: PolicyArg,
     ) -> PyResult<super::subscription::PySubscription> {
         let queue_size = queue_size.0;
-        super::subscription::subscribe(slf, queue_size as i64, policy)
+        super::subscription::subscribe(slf, queue_size as i64, &policy.0)
     }
 
     /// Ends `queue`, a subscription of this buffer.
     fn unsubscribe(slf: &Bound<'_, Self>, queue: &Bound<'_, PyAny>) -> PyResult<()> {
+        if !queue.is_instance_of::<super::subscription::PySubscription>() {
+            return Err(PyTypeError::new_err(format!(
+                "`queue` expects an rtstate.Subscription, got {}",
+                type_name(queue)
+            )));
+        }
         super::subscription::unsubscribe(slf, queue)
     }
 
@@ -818,26 +832,30 @@ impl PyDroneStateBuffer {
 
     /// Publishes an estimator's output: anything with `.pose` and `.twist`
     /// is converted to a `DroneState`; a `DroneState` is taken as is.
-    #[pyo3(signature = (estimated_state, source=None))]
+    #[pyo3(signature = (estimated_state, source=SourceArg(None)), text_signature = "($self, estimated_state, source=None)")]
     fn update_from_estimator(
         slf: &Bound<'_, Self>,
         estimated_state: &Bound<'_, PyAny>,
-        source: Option<&Bound<'_, PyString>>,
+        source: SourceArg,
     ) -> PyResult<Version> {
         let py = slf.py();
-        let source = source.unwrap_or(intern!(py, "estimator"));
+        let source = &source.or(py, "estimator");
         let base = slf.as_super().get();
         let is_estimate = !estimated_state.is_instance_of::<PyDroneState>()
             && estimated_state.hasattr(intern!(py, "pose"))?
             && estimated_state.hasattr(intern!(py, "twist"))?;
-        if is_estimate {
-            let state = Bound::new(
-                py,
-                PyDroneState::wrap(drone_state_from_estimate(estimated_state)?),
-            )?;
-            base.publish(state.as_any(), source, None)
+        let converted = if is_estimate {
+            Some(drone_state_from_estimate(estimated_state)?)
         } else {
-            base.publish(estimated_state, source, None)
+            to_drone_state(estimated_state, "estimated_state")?
+        };
+        match converted {
+            Some(d) => base.publish(
+                Bound::new(py, PyDroneState::wrap(d))?.as_any(),
+                source,
+                None,
+            ),
+            None => base.publish(estimated_state, source, None),
         }
     }
 }
@@ -880,25 +898,25 @@ impl PyFastDroneStateBuffer {
 
     /// Publishes a `DroneState` (rtstate's, or another library's
     /// DroneState-like object) converted to a `FastDroneState`.
-    #[pyo3(signature = (drone_state, source=None))]
+    #[pyo3(signature = (drone_state, source=SourceArg(None)), text_signature = "($self, drone_state, source=None)")]
     fn update_from_drone_state(
         slf: &Bound<'_, Self>,
         drone_state: &Bound<'_, PyAny>,
-        source: Option<&Bound<'_, PyString>>,
+        source: SourceArg,
     ) -> PyResult<Version> {
         let py = slf.py();
         let converted;
         let state = if drone_state.is_instance_of::<PyDroneState>() {
             drone_state
         } else {
-            let d = to_drone_state(drone_state)?
+            let d = to_drone_state(drone_state, "drone_state")?
                 .ok_or_else(|| PyTypeError::new_err("expected a DroneState"))?;
             converted = Bound::new(py, PyDroneState::wrap(d))?.into_any();
             &converted
         };
         slf.as_super()
             .get()
-            .publish(state, source.unwrap_or(intern!(py, "converter")), None)
+            .publish(state, &source.or(py, "converter"), None)
     }
 }
 
@@ -952,7 +970,7 @@ impl PyReader {
     /// Blocks (the interpreter released, Ctrl-C honoured) until a version
     /// newer than the last one read exists, then reads it; None after
     /// `timeout` seconds (None or infinity: no limit).
-    #[pyo3(signature = (timeout=Timeout::secs(1)))]
+    #[pyo3(signature = (timeout=Timeout::secs(1)), text_signature = "($self, timeout=1.0)")]
     fn wait(&self, py: Python<'_>, timeout: Timeout) -> PyResult<Option<Py<PyStateSnapshot>>> {
         let timeout = timeout.0;
         let last = self.last_version();
@@ -995,7 +1013,7 @@ impl PyReader {
 
 /// A `DroneStateBuffer` (DART-Planner's factory).
 #[pyfunction]
-#[pyo3(signature = (buffer_size=BufferSize(10), clock=None))]
+#[pyo3(signature = (buffer_size=BufferSize(10), clock=None), text_signature = "(buffer_size=10, clock=None)")]
 pub(crate) fn create_drone_state_buffer<'py>(
     py: Python<'py>,
     buffer_size: BufferSize,
@@ -1007,7 +1025,7 @@ pub(crate) fn create_drone_state_buffer<'py>(
 
 /// A `FastDroneStateBuffer` (DART-Planner's factory).
 #[pyfunction]
-#[pyo3(signature = (buffer_size=BufferSize(5), clock=None))]
+#[pyo3(signature = (buffer_size=BufferSize(5), clock=None), text_signature = "(buffer_size=5, clock=None)")]
 pub(crate) fn create_fast_state_buffer<'py>(
     py: Python<'py>,
     buffer_size: BufferSize,

@@ -553,6 +553,79 @@ impl<'a, 'py> FromPyObject<'a, 'py> for QueueSize {
     }
 }
 
+/// A `source` parameter: a `str` (see [`source_text`]); `None` is the
+/// method's default.
+pub(crate) struct SourceArg(pub(crate) Option<Py<PyString>>);
+
+impl SourceArg {
+    /// The text given, else `default`.
+    pub(crate) fn or<'py>(&self, py: Python<'py>, default: &str) -> Bound<'py, PyString> {
+        match &self.0 {
+            Some(s) => s.bind(py).clone(),
+            None => PyString::intern(py, default).clone(),
+        }
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for SourceArg {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.is_none() {
+            return Ok(SourceArg(None));
+        }
+        Ok(SourceArg(Some(
+            source_text(&obj.to_owned())?.clone().unbind(),
+        )))
+    }
+}
+
+/// A `str` argument named `name` in errors (a lone surrogate is a
+/// `ValueError`).
+pub(crate) fn text_arg(value: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+    let text = value.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!("`{name}` expects a str, got {}", type_name(value)))
+    })?;
+    text.to_cow().map(|c| c.into_owned()).map_err(|_| {
+        PyValueError::new_err(format!(
+            "`{name}` is not valid Unicode (it holds a lone surrogate)"
+        ))
+    })
+}
+
+/// A `policy` parameter of `subscribe`.
+pub(crate) struct PolicyArg(pub(crate) String);
+
+impl PolicyArg {
+    /// The default, `"drop_oldest"`.
+    pub(crate) fn drop_oldest() -> Self {
+        PolicyArg("drop_oldest".to_owned())
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for PolicyArg {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        text_arg(&obj.to_owned(), "policy").map(PolicyArg)
+    }
+}
+
+/// A `replace` parameter: a bool (or a numpy bool), nothing else.
+pub(crate) struct ReplaceArg(pub(crate) bool);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ReplaceArg {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let value = obj.to_owned();
+        if value.is_instance_of::<PyBool>() || type_name(&value) == "numpy.bool" {
+            return value.is_truthy().map(ReplaceArg);
+        }
+        Err(PyTypeError::new_err(format!(
+            "`replace` expects a bool, got {}",
+            type_name(&value)
+        )))
+    }
+}
+
 /// The qualified name of `value`'s type, for messages: `module.qualname`
 /// (`dart_planner.common.types.DroneState`, `rtstate.DroneState`), or the
 /// bare name of a built-in (`str`).

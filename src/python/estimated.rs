@@ -1,7 +1,7 @@
 //! `Pose`, `Twist`, `Accel` and `EstimatedState`: an estimator's output.
 
 use super::convert::{
-    array_n, array_or, floats, readonly_array, readonly_quantity, timestamp, type_name,
+    array_n, array_or, floats, readonly_array, readonly_quantity, timestamp, type_name, SourceArg,
 };
 use super::states::PyDroneState;
 use crate::{Accel, EstimatedState, FastDroneState, Pose, Twist};
@@ -215,15 +215,19 @@ pub struct PyEstimatedState {
 #[pymethods]
 impl PyEstimatedState {
     #[new]
-    #[pyo3(signature = (timestamp=None, pose=None, twist=None, accel=None, covariance=None, source="unknown"))]
+    #[pyo3(signature = (timestamp=None, pose=None, twist=None, accel=None, covariance=None, source=SourceArg(None)), text_signature = "(timestamp=None, pose=None, twist=None, accel=None, covariance=None, source=None)")]
     fn new(
         timestamp: Option<&Bound<'_, PyAny>>,
         pose: Option<&Bound<'_, PyAny>>,
         twist: Option<&Bound<'_, PyAny>>,
         accel: Option<&Bound<'_, PyAny>>,
         covariance: Option<&Bound<'_, PyAny>>,
-        source: &str,
+        source: SourceArg,
     ) -> PyResult<Self> {
+        let source = source
+            .0
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "unknown".to_owned());
         let t = super::convert::timestamp(timestamp)?;
         let pose = typed::<PyPose>(pose, "pose", "Pose")?
             .map(|p| p.get().inner)
@@ -239,7 +243,7 @@ impl PyEstimatedState {
             _ => None,
         };
         Ok(PyEstimatedState {
-            inner: EstimatedState::new(t, pose, twist, accel, covariance, source)?,
+            inner: EstimatedState::new(t, pose, twist, accel, covariance, &source)?,
         })
     }
     #[getter]

@@ -3,25 +3,20 @@
 //! objects kept beside it so that `get_buffer` returns them.
 
 use super::buffers::{PyStateBuffer, Store};
-use super::convert::{clock_arg, type_name};
+use super::convert::{clock_arg, text_arg, type_name, ReplaceArg, SourceArg};
 use super::snapshot::PyStateSnapshot;
 use crate::sync::{lock, Mutex};
 use crate::{render_table, Error, StateManager, Version};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A buffer name: a `str` that encodes as UTF-8, named `name` in errors.
 fn name_arg(value: &Bound<'_, PyAny>) -> PyResult<String> {
-    let text = value.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!("`name` expects a str, got {}", type_name(value)))
-    })?;
-    text.to_cow().map(|c| c.into_owned()).map_err(|_| {
-        PyValueError::new_err("`name` is not valid Unicode (it holds a lone surrogate)")
-    })
+    text_arg(value, "name")
 }
 
 /// A named registry of buffers (DART-Planner's `StateManager`). `clock`, a
@@ -66,13 +61,14 @@ impl PyStateManager {
     /// Registers `buffer` under `name`. A name already taken is replaced,
     /// with a `UserWarning` (as DART-Planner does); `replace=False` refuses
     /// it with `ValueError` instead.
-    #[pyo3(signature = (name, buffer, replace=true))]
+    #[pyo3(signature = (name, buffer, replace=ReplaceArg(true)), text_signature = "($self, name, buffer, replace=True)")]
     fn register_buffer(
         &self,
         name: &Bound<'_, PyAny>,
         buffer: &Bound<'_, PyAny>,
-        replace: bool,
+        replace: ReplaceArg,
     ) -> PyResult<()> {
+        let replace = replace.0;
         static WARN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let py = name.py();
         let name = name_arg(name)?;
@@ -150,21 +146,20 @@ impl PyStateManager {
 
     /// Publishes into the buffer named `name` (KeyError if none: a write
     /// must not vanish).
-    #[pyo3(signature = (name, state, source=None, metadata=None))]
+    #[pyo3(signature = (name, state, source=SourceArg(None), metadata=None), text_signature = "($self, name, state, source=None, metadata=None)")]
     fn update_state(
         &self,
         name: &Bound<'_, PyAny>,
         state: &Bound<'_, PyAny>,
-        source: Option<&Bound<'_, PyString>>,
+        source: SourceArg,
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
         let py = state.py();
         let name = name_arg(name)?;
         let buffer = self.buffer(py, &name).ok_or(Error::UnknownName(name))?;
-        let unknown = pyo3::intern!(py, "unknown");
         buffer
             .get()
-            .publish(state, source.unwrap_or(unknown), metadata)
+            .publish(state, &source.or(py, "unknown"), metadata)
     }
 
     /// Statistics of every buffer, by name.

@@ -48,5 +48,15 @@ fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::_raise_error, m)?)?;
     subscription::register(m)?;
     control::register(m)?;
+    // `__all__` lists the public names only (test aids start with `_`).
+    let public: Vec<String> = m
+        .index()?
+        .iter()
+        .map(|n| n.extract::<String>())
+        .collect::<PyResult<Vec<_>>>()?
+        .into_iter()
+        .filter(|n| !n.starts_with('_'))
+        .collect();
+    m.setattr("__all__", public)?;
     Ok(())
 }

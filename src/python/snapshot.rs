@@ -24,7 +24,8 @@ pub struct PyStateSnapshot {
     /// Who published it.
     #[pyo3(get)]
     pub(crate) source: Py<PyString>,
-    /// What the publisher attached: a read-only mapping over a copy.
+    /// What the publisher attached: a read-only mapping over a copy
+    /// (`convert::readonly_mapping`).
     #[pyo3(get)]
     pub(crate) metadata: Py<PyAny>,
     /// Wall-clock seconds when it was published.
@@ -32,30 +33,6 @@ pub struct PyStateSnapshot {
     pub(crate) published_at: f64,
     /// The clock `age` is measured on (the buffer's; None: the wall clock).
     pub(crate) clock: Option<Py<PyAny>>,
-}
-
-impl PyStateSnapshot {
-    /// A snapshot of a published state; `metadata` is already a copy.
-    pub(crate) fn published(
-        py: Python<'_>,
-        state: Py<PyAny>,
-        timestamp: f64,
-        version: u64,
-        source: Py<PyString>,
-        metadata: Option<Bound<'_, PyDict>>,
-        published_at: f64,
-        clock: Option<Py<PyAny>>,
-    ) -> PyResult<Self> {
-        Ok(PyStateSnapshot {
-            state,
-            timestamp,
-            version,
-            source,
-            metadata: readonly_mapping(py, metadata)?.unbind(),
-            published_at,
-            clock,
-        })
-    }
 }
 
 #[pymethods]
@@ -99,17 +76,16 @@ impl PyStateSnapshot {
             Some(p) => finite(p, "published_at")?,
             None => timestamp,
         };
-        let metadata = metadata_arg(metadata)?;
-        Self::published(
-            py,
+        let metadata = readonly_mapping(py, metadata_arg(metadata)?)?.unbind();
+        Ok(PyStateSnapshot {
             state,
             timestamp,
             version,
             source,
             metadata,
             published_at,
-            None,
-        )
+            clock: None,
+        })
     }
 
     /// Seconds since `timestamp`, on the buffer's clock (the wall clock

@@ -20,6 +20,20 @@ fn fmt3(v: &[f64; 3]) -> String {
     format!("[{}, {}, {}]", v[0], v[1], v[2])
 }
 
+/// The `quaternion` argument of `from_quaternion`: four real numbers of a
+/// finite, non-zero norm.
+fn quaternion_arg(value: &Bound<'_, PyAny>) -> PyResult<[f64; 4]> {
+    let q = super::convert::array_n::<4>(value, "quaternion", None)?;
+    let norm = q.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm.is_finite() && norm > 0.0 {
+        Ok(q)
+    } else {
+        Err(PyValueError::new_err(format!(
+            "`quaternion` (the attitude) cannot be normalised (norm {norm})"
+        )))
+    }
+}
+
 /// A drone's state in SI units, with motor speeds; quantities in, quantities out.
 #[pyclass(frozen, module = "rtstate", name = "DroneState")]
 pub struct PyDroneState {
@@ -117,7 +131,7 @@ impl PyDroneState {
         angular_velocity: Option<&Bound<'_, PyAny>>,
         motor_rpms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let q = super::convert::array_n::<4>(quaternion, "attitude", None)?;
+        let q = quaternion_arg(quaternion)?;
         let base = Self::build(
             timestamp,
             position,
@@ -246,7 +260,7 @@ impl PyFastDroneState {
             Ok(d.to_fast_state())
         } else {
             Err(PyTypeError::new_err(format!(
-                "expected rtstate.FastDroneState, rtstate.DroneState or a DroneState-like object ({}), got {}",
+                "`state` expects rtstate.FastDroneState, rtstate.DroneState or a DroneState-like object ({}), got {}",
                 STATE_FIELDS.join(", "),
                 type_name(value)
             )))
@@ -291,7 +305,7 @@ impl PyFastDroneState {
         velocity: Option<&Bound<'_, PyAny>>,
         angular_velocity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let q = super::convert::array_n::<4>(quaternion, "attitude", None)?;
+        let q = quaternion_arg(quaternion)?;
         Ok(Self::wrap(FastDroneState::from_quaternion(
             super::convert::timestamp(timestamp)?,
             array_or(position, "position", Some("m"), [0.0; 3])?,
@@ -316,7 +330,7 @@ impl PyFastDroneState {
         match drone_state_like(state)? {
             Some(d) => Ok(Self::wrap(d.to_fast_state())),
             None => Err(PyTypeError::new_err(format!(
-                "expected rtstate.DroneState or a DroneState-like object ({}), got {}",
+                "`state` expects rtstate.DroneState or a DroneState-like object ({}), got {}",
                 STATE_FIELDS.join(", "),
                 type_name(state)
             ))),
@@ -463,20 +477,21 @@ pub(crate) fn drone_state_like(value: &Bound<'_, PyAny>) -> PyResult<Option<Dron
 
 /// What a state buffer of `rtstate.DroneState` takes: one, or a
 /// DroneState-like object of another library, converted.
-pub(crate) fn to_drone_state(value: &Bound<'_, PyAny>) -> PyResult<Option<DroneState>> {
+/// `arg` is the argument's name, for messages.
+pub(crate) fn to_drone_state(value: &Bound<'_, PyAny>, arg: &str) -> PyResult<Option<DroneState>> {
     if value.is_instance_of::<PyDroneState>() {
         return Ok(None);
     }
     if value.is_instance_of::<PyFastDroneState>() {
         return Err(PyTypeError::new_err(format!(
-            "expected rtstate.DroneState or a DroneState-like object ({}), got rtstate.FastDroneState (convert it with .to_drone_state())",
+            "`{arg}` expects rtstate.DroneState or a DroneState-like object ({}), got rtstate.FastDroneState (convert it with .to_drone_state())",
             STATE_FIELDS.join(", ")
         )));
     }
     match drone_state_like(value)? {
         Some(d) => Ok(Some(d)),
         None => Err(PyTypeError::new_err(format!(
-            "expected rtstate.DroneState or a DroneState-like object ({}), got {}",
+            "`{arg}` expects rtstate.DroneState or a DroneState-like object ({}), got {}",
             STATE_FIELDS.join(", "),
             type_name(value)
         ))),
