@@ -343,7 +343,8 @@ class ThreadSafeStateBuffer:
         """Blocks, interpreter released, until a newer version; None on
         timeout (None or inf: no limit). Ctrl-C interrupts it promptly."""
     def get_statistics(self) -> dict[str, Any]:
-        """Counters and rates: DART-Planner's keys plus rtstate's."""
+        """Counters and rates: DART-Planner's keys plus rtstate's.
+        ``latest_age`` is measured on the buffer's clock (see ``clock``)."""
     def reset(self) -> None:
         """Forgets every state, the version and the statistics."""
     def reader(self) -> Reader:

@@ -730,7 +730,8 @@ impl PyStateBuffer {
         self.wait_after(py, self.version(), timeout)
     }
 
-    /// Counters and rates (DART-Planner's keys plus rtstate's).
+    /// Counters and rates (DART-Planner's keys plus rtstate's);
+    /// `latest_age` is measured on the buffer's clock.
     fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.statistics_dict(py)
     }

@@ -159,6 +159,25 @@ def test_a_buffer_of_their_class_holds_their_objects_as_they_are():
     assert buffer.state_type is dart.DroneState
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_buffer_of_their_class_refuses_a_non_finite_timestamp(bad):
+    buffer = ThreadSafeStateBuffer(state_type=dart.DroneState)
+    buffer.update_state(their_state(1.0))
+    with pytest.raises(ValueError, match="timestamp"):
+        buffer.update_state(their_state(bad))
+    assert buffer.version == 1 and len(buffer.get_history()) == 1
+
+
+def test_their_objects_in_a_buffer_of_their_class_without_a_timestamp():
+    class Plain:
+        pass
+
+    buffer = ThreadSafeStateBuffer(state_type=Plain)
+    buffer.update_state(Plain())
+    snap = buffer.get_latest_state()
+    assert snap.timestamp == snap.published_at  # the publish time stands in
+
+
 def test_a_buffer_of_their_class_checks_isinstance_against_it_with_full_names():
     buffer = ThreadSafeStateBuffer(state_type=dart.DroneState)
     with pytest.raises(TypeError) as e:

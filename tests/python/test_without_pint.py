@@ -64,3 +64,44 @@ def test_q_explains_that_it_needs_pint():
     )
     assert r.returncode == 0, r.stderr
     assert "needs pint" in r.stdout
+
+
+def test_without_pint_arrays_stay_read_only_and_states_pickle():
+    r = run_without_pint(
+        """
+        import pickle
+        from dataclasses import dataclass, field
+        import numpy as np
+        import rtstate
+
+        s = rtstate.DroneState(timestamp=1.0, position=[1, 2, 3])
+        try:
+            s.position.flags.writeable = True
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a state's array was made writeable")
+        assert pickle.loads(pickle.dumps(s)) == s
+
+        @dataclass
+        class TheirFastDroneState:  # DART-Planner's shape, plain arrays
+            timestamp: float
+            position: np.ndarray = field(default_factory=lambda: np.array([1.0, 2.0, 3.0]))
+            velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
+            attitude: np.ndarray = field(default_factory=lambda: np.zeros(3))
+            angular_velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+        for b in (rtstate.create_drone_state_buffer(), rtstate.create_fast_state_buffer()):
+            b.update_state(TheirFastDroneState(timestamp=2.0))
+            assert b.get_latest_state().state.position.tolist() == [1.0, 2.0, 3.0]
+        try:
+            rtstate.DroneState(position=["1", "2", "3"])
+        except TypeError as e:
+            assert "position" in str(e)
+        else:
+            raise AssertionError("strings accepted")
+        print("ok")
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
