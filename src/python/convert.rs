@@ -165,7 +165,14 @@ fn asarray<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 /// The floats of an ndarray (or anything `numpy.asarray` takes) for `field`:
 /// one-dimensional, of integers or floats; an object array is checked
 /// element by element.
-fn array_floats(value: &Bound<'_, PyAny>, field: &str, unit: Option<&str>) -> PyResult<Vec<f64>> {
+/// A 0-d array (a scalar) is a `TypeError` unless `scalar_ok` (a scalar
+/// quantity's magnitude, which is one value).
+fn array_floats(
+    value: &Bound<'_, PyAny>,
+    field: &str,
+    unit: Option<&str>,
+    scalar_ok: bool,
+) -> PyResult<Vec<f64>> {
     let array = asarray(value).map_err(|_| {
         PyTypeError::new_err(format!(
             "field `{field}` expects {}, got {}",
@@ -180,6 +187,10 @@ fn array_floats(value: &Bound<'_, PyAny>, field: &str, unit: Option<&str>) -> Py
             type_name(e.into_inner().as_any())
         ))
     })?;
+    if array.ndim() == 0 && scalar_ok {
+        let item = array.call_method0(intern!(value.py(), "item"))?;
+        return Ok(vec![element(&item, field, 0)?]);
+    }
     if array.ndim() == 0 {
         return Err(PyTypeError::new_err(format!(
             "field `{field}` expects {}, got a single {}",
@@ -222,10 +233,31 @@ fn array_floats(value: &Bound<'_, PyAny>, field: &str, unit: Option<&str>) -> Py
 /// registry converted to `unit` (`None` for a unitless field, which accepts
 /// a dimensionless quantity). Bools, complex numbers, strings, dates and
 /// `None` (alone or inside) are refused with a `TypeError` naming `field`.
+/// A lone number is refused too, but a scalar quantity is one value (a
+/// thrust of `Q_(10, "N")`); see [`vector`] for fields that want a sequence.
 pub(crate) fn floats(
     value: &Bound<'_, PyAny>,
     field: &'static str,
     unit: Option<&str>,
+) -> PyResult<Vec<f64>> {
+    floats_of(value, field, unit, true)
+}
+
+/// [`floats`] for a field that is a sequence of any length (`motor_rpms`):
+/// a scalar quantity is refused like a lone number.
+pub(crate) fn vector(
+    value: &Bound<'_, PyAny>,
+    field: &'static str,
+    unit: Option<&str>,
+) -> PyResult<Vec<f64>> {
+    floats_of(value, field, unit, false)
+}
+
+fn floats_of(
+    value: &Bound<'_, PyAny>,
+    field: &'static str,
+    unit: Option<&str>,
+    scalar_quantity_ok: bool,
 ) -> PyResult<Vec<f64>> {
     if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
         return value
@@ -263,7 +295,7 @@ pub(crate) fn floats(
             err
         })?;
         return match magnitude {
-            Some(m) => array_floats(&m, field, unit),
+            Some(m) => array_floats(&m, field, unit, scalar_quantity_ok),
             None => Err(Error::Units {
                 field,
                 expected: expected.to_owned(),
@@ -272,7 +304,7 @@ pub(crate) fn floats(
             .into()),
         };
     }
-    array_floats(value, field, unit)
+    array_floats(value, field, unit, false)
 }
 
 /// `floats` of exactly `N` values.

@@ -3,7 +3,7 @@
 //! access, and cached.
 
 use super::convert::{
-    array_or, floats, readonly_array, readonly_quantity, real, timestamp, type_name,
+    array_or, readonly_array, readonly_quantity, real, timestamp, type_name, vector,
 };
 use crate::{DroneState, FastDroneState, State};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -82,7 +82,7 @@ impl PyDroneState {
             [0.0; 3],
         )?;
         let motor_rpms = match motor_rpms {
-            Some(m) if !m.is_none() => floats(m, "motor_rpms", Some("rpm"))?,
+            Some(m) if !m.is_none() => vector(m, "motor_rpms", Some("rpm"))?,
             _ => vec![0.0; 4],
         };
         Ok(DroneState::from_si(

@@ -111,6 +111,8 @@ CATALOGUE: dict[str, Any] = {
     "quantity m/s": Q_(np.array([1.0, 2.0, 3.0]), "m/s"),
     "quantity kg": Q_(np.array([1.0, 2.0, 3.0]), "kg"),
     "quantity s": Q_(1.0, "s"),
+    "scalar quantity m": Q_(1.0, "m"),
+    "scalar quantity rpm": Q_(5.0, "rpm"),
     "quantity-like": QuantityLike(),
     "dict": {"a": 1},
     "dict int keys": {1: 2},

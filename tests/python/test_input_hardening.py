@@ -110,6 +110,17 @@ def test_timestamp_must_be_a_real_number(bad):
 def test_motor_rpms_must_be_a_sequence():
     with pytest.raises(TypeError, match="motor_rpms"):
         DroneState(motor_rpms=5)
+    with pytest.raises(TypeError, match="motor_rpms"):
+        DroneState(motor_rpms=Q_(5, "rpm"))
+    assert list(DroneState(motor_rpms=Q_([60, 120], "rpm")).motor_rpms) == [60, 120]
+
+
+def test_a_scalar_quantity_is_still_one_value_where_one_is_wanted():
+    w = rtstate.RealTimeControlWrapper()
+    w.update_command(thrust=Q_(10, "N"))
+    assert w.get_setpoint()["thrust"] == 10.0
+    with pytest.raises(ValueError, match="position"):
+        DroneState(position=Q_(1.0, "m"))  # one value where three are wanted
 
 
 def test_quantity_like_objects_that_are_not_pint_name_the_field():
