@@ -205,3 +205,18 @@ def test_the_table_names_the_state_types():
     assert "PyObject" not in table
     rows = {line.split()[0]: line.split()[1] for line in table.splitlines()[1:]}
     assert rows == {"drone": "DroneState", "fast": "FastDroneState", "theirs": "dart_types.DroneState"}
+
+
+@pytest.mark.parametrize("use_fast_state", [True, False])
+def test_the_control_wrapper_takes_their_objects(use_fast_state):
+    wrapper = rtstate.RealTimeControlWrapper(use_fast_state=use_fast_state)
+    assert wrapper.update_state(their_state(1.0)) == 1
+    assert wrapper.update_state(their_fast_state(2.0)) == 2
+    assert_converted(wrapper.get_latest_state().state, 2.0)
+    estimate = dart.EstimatedState(
+        timestamp=3.0,
+        pose=dart.Pose(position=Q_([1.0, 2.0, 3.0], "m"), orientation=Q_([0.0, 0.0, 90.0], "degree")),
+        twist=dart.Twist(linear=Q_([10.0, 0.0, 0.0], "m/s"), angular=Q_([0.1, 0.2, 0.3], "rad/s")),
+    )
+    assert wrapper.update_state(estimate) == 3
+    assert_converted(wrapper.get_latest_state().state, 3.0)
