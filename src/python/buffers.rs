@@ -473,7 +473,6 @@ fn bind_config(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Config> {
-    let py = args.py();
     if args.len() > names.len() {
         return Err(PyTypeError::new_err(format!(
             "{class}() takes at most {} positional arguments ({}), got {}",
@@ -527,7 +526,6 @@ fn bind_config(
         })
         .transpose()?;
     let clock = clock_arg(get("clock").as_ref())?;
-    let _ = py;
     Ok(Config {
         buffer_size,
         state_type,
