@@ -171,6 +171,39 @@ class Target:
     blocks: bool = False
     # also accepted in messages for this argument (a state's field)
     also: tuple[str, ...] = ()
+    # what an accepted value must produce: check(result, label) -> bool
+    check: Optional[Callable[[Any, str], bool]] = None
+
+
+def si(value):
+    return np.asarray(getattr(value, "magnitude", value), dtype=float)
+
+
+def field_is_123(field_name):
+    """The field reads back as [1, 2, 3] (SI) for the catalogue's 3-vectors."""
+
+    def check(result, label):
+        if label not in {"list of 3", "int array", "quantity m", "quantity m/s"}:
+            return True
+        return bool(np.allclose(si(getattr(result, field_name)), [1.0, 2.0, 3.0]))
+
+    return check
+
+
+def timestamp_is(result, label):
+    value = CATALOGUE[label]
+    if label == "None":
+        return math.isfinite(result.timestamp)
+    expected = 1.0 if label == "quantity s" else float(value)
+    return result.timestamp == expected
+
+
+def size_is(result, label):
+    return result.buffer_size == int(CATALOGUE[label])
+
+
+def clock_is(result, label):
+    return result.clock is CATALOGUE[label]
 
 
 def fingerprint(buffer):
@@ -205,19 +238,25 @@ def state_targets() -> list[Target]:
         "angular_velocity": "vector unitless",
     }
     for cls in (DroneState, FastDroneState):
-        out.append(Target(f"{cls.__name__}(timestamp=)", "timestamp", "timestamp", lambda v, c=cls: c(timestamp=v)))
+        out.append(
+            Target(f"{cls.__name__}(timestamp=)", "timestamp", "timestamp", lambda v, c=cls: c(timestamp=v), check=timestamp_is)
+        )
         for f, kind in vector_units.items():
-            out.append(Target(f"{cls.__name__}({f}=)", f, kind, lambda v, c=cls, f=f: c(timestamp=1.0, **{f: v})))
+            out.append(
+                Target(f"{cls.__name__}({f}=)", f, kind, lambda v, c=cls, f=f: c(timestamp=1.0, **{f: v}), check=field_is_123(f))
+            )
         out.append(
             Target(f"{cls.__name__}.from_quaternion(quaternion=)", "quaternion", "quaternion", lambda v, c=cls: c.from_quaternion(v, timestamp=1.0))
         )
     out.append(Target("DroneState(motor_rpms=)", "motor_rpms", "rpms", lambda v: DroneState(timestamp=1.0, motor_rpms=v)))
     out.append(Target("FastDroneState.from_drone_state(state=)", "state", "state", lambda v: FastDroneState.from_drone_state(v)))
-    out.append(Target("Pose(position=)", "position", "vector m", lambda v: Pose(position=v)))
+    out.append(Target("Pose(position=)", "position", "vector m", lambda v: Pose(position=v), check=field_is_123("position")))
     out.append(Target("Pose(orientation=)", "orientation", "orientation", lambda v: Pose(orientation=v)))
     for cls, units in ((Twist, "vector m/s"), (Accel, "vector unitless")):
-        out.append(Target(f"{cls.__name__}(linear=)", "linear", units, lambda v, c=cls: c(linear=v)))
-        out.append(Target(f"{cls.__name__}(angular=)", "angular", "vector unitless", lambda v, c=cls: c(angular=v)))
+        out.append(Target(f"{cls.__name__}(linear=)", "linear", units, lambda v, c=cls: c(linear=v), check=field_is_123("linear")))
+        out.append(
+            Target(f"{cls.__name__}(angular=)", "angular", "vector unitless", lambda v, c=cls: c(angular=v), check=field_is_123("angular"))
+        )
     out.append(Target("EstimatedState(timestamp=)", "timestamp", "timestamp", lambda v: EstimatedState(timestamp=v)))
     for f in ("pose", "twist", "accel"):
         out.append(Target(f"EstimatedState({f}=)", f, "pose", lambda v, f=f: EstimatedState(timestamp=1.0, **{f: v})))
@@ -234,13 +273,13 @@ def state_targets() -> list[Target]:
 def construction_targets() -> list[Target]:
     out = []
     for cls in (ThreadSafeStateBuffer, DroneStateBuffer, FastDroneStateBuffer):
-        out.append(Target(f"{cls.__name__}(buffer_size=)", "buffer_size", "size", lambda v, c=cls: c(buffer_size=v)))
-        out.append(Target(f"{cls.__name__}(<positional buffer_size>)", "buffer_size", "size", lambda v, c=cls: c(v)))
-        out.append(Target(f"{cls.__name__}(clock=)", "clock", "clock", lambda v, c=cls: c(clock=v)))
+        out.append(Target(f"{cls.__name__}(buffer_size=)", "buffer_size", "size", lambda v, c=cls: c(buffer_size=v), check=size_is))
+        out.append(Target(f"{cls.__name__}(<positional buffer_size>)", "buffer_size", "size", lambda v, c=cls: c(v), check=size_is))
+        out.append(Target(f"{cls.__name__}(clock=)", "clock", "clock", lambda v, c=cls: c(clock=v), check=clock_is))
     out.append(Target("ThreadSafeStateBuffer(state_type=)", "state_type", "state_type", lambda v: ThreadSafeStateBuffer(state_type=v)))
     for f in (rtstate.create_drone_state_buffer, rtstate.create_fast_state_buffer):
-        out.append(Target(f"{f.__name__}(buffer_size=)", "buffer_size", "size", lambda v, f=f: f(buffer_size=v)))
-        out.append(Target(f"{f.__name__}(clock=)", "clock", "clock", lambda v, f=f: f(clock=v)))
+        out.append(Target(f"{f.__name__}(buffer_size=)", "buffer_size", "size", lambda v, f=f: f(buffer_size=v), check=size_is))
+        out.append(Target(f"{f.__name__}(clock=)", "clock", "clock", lambda v, f=f: f(clock=v), check=clock_is))
     out.append(Target("StateManager(clock=)", "clock", "clock", lambda v: StateManager(clock=v)))
     out.append(Target("create_state_manager(clock=)", "clock", "clock", lambda v: rtstate.create_state_manager(clock=v)))
     return out
@@ -421,6 +460,8 @@ def run_case(target: Target, label: str) -> Outcome:
         after = [fingerprint(b)[0] for b in watched]
         if sum(after) != sum(f[0] for f in before) + 1:
             return Outcome(target.name, label, "FAIL: accepted but did not publish exactly once")
+    if target.check is not None and not target.check(result, label):
+        return Outcome(target.name, label, f"FAIL: accepted but produced the wrong value ({result!r:.80})")
     return Outcome(target.name, label, "accepted")
 
 
