@@ -125,6 +125,18 @@ pub struct PyStateBuffer {
 }
 
 impl PyStateBuffer {
+    /// A buffer of `state_type` (DroneState if None) on the wall clock;
+    /// `buffer_size` is checked (1 to `MAX_BUFFER_SIZE`). Kept for the
+    /// control wrapper's default buffers.
+    #[allow(dead_code)]
+    pub(crate) fn create(
+        py: Python<'_>,
+        buffer_size: usize,
+        state_type: Option<Bound<'_, PyType>>,
+    ) -> PyResult<Self> {
+        Self::build(py, buffer_size, state_type, None)
+    }
+
     fn build(
         py: Python<'_>,
         buffer_size: usize,
