@@ -219,10 +219,23 @@ def test_timeouts_must_be_real_numbers(bad):
 
 def test_huge_timeouts_mean_no_limit():
     b = FastDroneStateBuffer()
-    threading.Timer(0.05, lambda: b.update_state(FastDroneState(timestamp=1.0))).start()
-    assert b.wait_for_update(timeout=1e300).version == 1
-    threading.Timer(0.05, lambda: b.update_state(FastDroneState(timestamp=2.0))).start()
-    assert b.reader().wait(timeout=float("inf")) is not None
+    done = threading.Event()
+
+    def publish_until_done():  # publishes until the waits below return
+        t = 0.0
+        while not done.wait(0.02):
+            t += 1.0
+            b.update_state(FastDroneState(timestamp=t))
+
+    publisher = threading.Thread(target=publish_until_done)
+    publisher.start()
+    try:
+        assert b.wait_for_update(timeout=1e300) is not None
+        assert b.reader().wait(timeout=float("inf")) is not None
+        assert b.wait_for_update(timeout=None) is not None
+    finally:
+        done.set()
+        publisher.join()
 
 
 @pytest.mark.parametrize("field", ["timestamp", "published_at"])
