@@ -113,7 +113,11 @@ impl<T> From<PublishError<T>> for Error {
     }
 }
 
-/// Checks that a timeout given as float seconds is usable.
+/// Checks a duration given as float seconds (a timeout, an age): NaN and
+/// infinities are [`Error::NonFinite`], a negative value is
+/// [`Error::InvalidArgument`], both naming `name`. A finite value too large
+/// for a [`Duration`] becomes [`Duration::MAX`], which every wait in this
+/// crate takes as "for ever" (deadlines are computed with `checked_add`).
 pub fn duration_from_secs(name: &'static str, secs: f64) -> Result<Duration, Error> {
     if !secs.is_finite() {
         return Err(Error::NonFinite { field: name });
@@ -124,8 +128,39 @@ pub fn duration_from_secs(name: &'static str, secs: f64) -> Result<Duration, Err
             reason: format!("must not be negative, got {secs}"),
         });
     }
-    Duration::try_from_secs_f64(secs).map_err(|e| Error::InvalidArgument {
-        name,
-        reason: e.to_string(),
-    })
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_checked_and_huge_ones_saturate() {
+        assert_eq!(
+            duration_from_secs("t", 1.5),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(duration_from_secs("t", 0.0), Ok(Duration::ZERO));
+        assert_eq!(
+            duration_from_secs("t", 1e19),
+            Ok(Duration::from_secs_f64(1e19))
+        );
+        assert_eq!(duration_from_secs("t", 1e300), Ok(Duration::MAX));
+        assert_eq!(
+            duration_from_secs("timeout", f64::NAN),
+            Err(Error::NonFinite { field: "timeout" })
+        );
+        assert_eq!(
+            duration_from_secs("timeout", f64::INFINITY),
+            Err(Error::NonFinite { field: "timeout" })
+        );
+        assert!(matches!(
+            duration_from_secs("timeout", -1.0),
+            Err(Error::InvalidArgument {
+                name: "timeout",
+                ..
+            })
+        ));
+    }
 }
