@@ -187,3 +187,18 @@ fn loom_buffer_two_writers() {
         assert_ne!(history[0].state, history[1].state);
     });
 }
+
+/// A publish wakes a reader blocked in `wait` (no timeout): the publish's
+/// `latest` store, fence and check of `waiting` against the waiter's
+/// increment, fence and check (a lost wake-up is a loom deadlock). Leaves out: timeouts (loom has no time) and several waiters
+/// (modelled in `crate::notify`).
+#[test]
+fn loom_publish_wakes_a_waiting_reader() {
+    model(|| {
+        let ring = ring();
+        let mut cursor = ring.reader();
+        let waiter = thread::spawn(move || cursor.wait(Duration::MAX).map(|s| s.state));
+        ring.publish(state(1), Source::UNKNOWN).unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(state(1)));
+    });
+}

@@ -199,7 +199,9 @@ impl Header {
     /// Writer side: `seq` is complete and is now the latest.
     #[inline]
     pub(crate) fn set_latest(&self, seq: Seq) {
-        // ORDERING: Release; pairs with the Acquire in `latest`.
+        // ORDERING: Release; pairs with the Acquire in `latest`. The
+        // publisher's `Notifier::notify` then issues the SeqCst fence of the
+        // wake-up handshake.
         self.seq.latest.store(seq, Ordering::Release);
     }
 
@@ -228,11 +230,17 @@ impl Header {
         self.counters.resets.load(Ordering::Acquire)
     }
 
-    /// Counts one read on this thread's stripe.
+    /// Counts one read on this thread's stripe: a load and a store, not a
+    /// read-modify-write (no locked instruction on the read path). Exact
+    /// while at most [`READ_STRIPES`] threads read a buffer's `latest` at
+    /// once (each has its own stripe); beyond that two threads may share a
+    /// stripe and lose an increment now and then: a statistic, not a
+    /// protocol.
     #[inline]
     pub(crate) fn count_read(&self) {
+        let stripe = &self.reads[stripe_index()];
         // ORDERING: a statistic; no memory hangs on it.
-        self.reads[stripe_index()].fetch_add(1, Ordering::Relaxed);
+        stripe.store(stripe.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     /// Counts one stale read.
@@ -268,14 +276,26 @@ impl Header {
     }
 }
 
+#[inline]
 fn stripe_index() -> usize {
+    use std::cell::Cell;
     use std::sync::atomic::AtomicUsize as StdAtomicUsize; // shim-exempt: a per-thread stripe number, not shared data
     static NEXT: StdAtomicUsize = StdAtomicUsize::new(0);
     std::thread_local! {
-        // ORDERING: a thread-unique number; nothing else hangs on it.
-        static INDEX: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % READ_STRIPES; // shim-exempt: as above
+        // `usize::MAX` until the thread's first read (a const initialiser:
+        // no lazy-init registration on each access).
+        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    INDEX.with(|i| *i)
+    INDEX.with(|i| {
+        let index = i.get();
+        if index != usize::MAX {
+            return index;
+        }
+        // ORDERING: a thread-unique number; nothing else hangs on it.
+        let index = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % READ_STRIPES; // shim-exempt: as above
+        i.set(index);
+        index
+    })
 }
 
 /// `K` stamped slots addressed by index and validated by sequence number

@@ -40,7 +40,7 @@ pub struct PodSlots<T> {
 impl<T> std::fmt::Debug for PodSlots<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PodSlots")
-            .field("len", &(self.lines.len() / self.lines_per_slot))
+            .field("len", &(self.lines.len() / self.lines_per_slot.max(1)))
             .finish()
     }
 }
@@ -48,17 +48,23 @@ impl<T> std::fmt::Debug for PodSlots<T> {
 impl<T: Pod> PodSlots<T> {
     const STATE_WORDS: usize = std::mem::size_of::<T>().div_ceil(8);
     const LINES_PER_SLOT: usize = (META_WORDS + Self::STATE_WORDS).div_ceil(WORDS_PER_LINE);
+    /// Whether the state is whole words at word alignment, so that it is
+    /// copied as `u64`s with no byte shuffling (a constant per type).
+    const WORD_SHAPED: bool = std::mem::size_of::<T>() % 8 == 0 && std::mem::align_of::<T>() >= 8;
 
+    /// The lines of slot `index`: one bounds check; word `w` of the slot is
+    /// then `lines[w / 8].0[w % 8]` with `w` below a constant, which the
+    /// compiler checks at compile time once the copy loops are unrolled.
     #[inline]
-    fn word(&self, index: usize, w: usize) -> &AtomicU64 {
-        let line = index * self.lines_per_slot + w / WORDS_PER_LINE;
-        &self.lines[line].0[w % WORDS_PER_LINE]
+    fn slot(&self, index: usize) -> &[Line] {
+        let start = index * Self::LINES_PER_SLOT;
+        &self.lines[start..start + Self::LINES_PER_SLOT]
     }
+}
 
-    #[inline]
-    fn stamp(&self, index: usize) -> &AtomicU64 {
-        self.word(index, 0)
-    }
+#[inline]
+fn word(lines: &[Line], w: usize) -> &AtomicU64 {
+    &lines[w / WORDS_PER_LINE].0[w % WORDS_PER_LINE]
 }
 
 impl<T> SlotsKind for PodSlots<T> {
@@ -96,10 +102,11 @@ impl<T: Pod + Send + Sync> Slots for PodSlots<T> {
 
     #[inline]
     fn write(&self, index: usize, seq: Seq, item: &Snapshot<T>) {
+        let lines = self.slot(index);
+        let stamp = word(lines, 0);
         // ORDERING: Relaxed; made visible before the payload by the Release
         // fence below (write steps 1-2 of the protocol).
-        self.stamp(index)
-            .store(seq << 1 | WRITING, Ordering::Relaxed);
+        stamp.store(seq << 1 | WRITING, Ordering::Relaxed);
         // ORDERING: pairs with the reader's Acquire fence (read step 3).
         fence(Ordering::Release);
         // ORDERING (all payload stores): Relaxed, ordered by the fences and
@@ -112,37 +119,61 @@ impl<T: Pod + Send + Sync> Slots for PodSlots<T> {
             u64::from(bytemuck::cast::<Source, u32>(item.source)),
         ];
         for (w, value) in meta.into_iter().enumerate() {
-            self.word(index, 1 + w).store(value, Ordering::Relaxed);
+            word(lines, 1 + w).store(value, Ordering::Relaxed);
         }
         let bytes = bytemuck::bytes_of(&item.state);
-        for (w, chunk) in bytes.chunks(8).enumerate() {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.word(index, META_WORDS + w)
-                .store(u64::from_ne_bytes(word), Ordering::Relaxed);
+        match bytemuck::try_cast_slice::<u8, u64>(bytes) {
+            Ok(words) if Self::WORD_SHAPED => {
+                for (w, &value) in words.iter().enumerate() {
+                    word(lines, META_WORDS + w).store(value, Ordering::Relaxed);
+                }
+            }
+            _ => {
+                for (w, chunk) in bytes.chunks(8).enumerate() {
+                    let mut buf = [0u8; 8];
+                    buf[..chunk.len()].copy_from_slice(chunk);
+                    word(lines, META_WORDS + w).store(u64::from_ne_bytes(buf), Ordering::Relaxed);
+                }
+            }
         }
         // ORDERING: Release; pairs with the reader's Acquire stamp load
         // (read step 1): a reader that sees this stamp sees every word.
-        self.stamp(index).store(seq << 1, Ordering::Release);
+        stamp.store(seq << 1, Ordering::Release);
     }
 
+    /// Copies the slot through atomic word loads. Each word is one `Relaxed`
+    /// atomic load (a plain `mov` on x86-64 and AArch64), so the copy has no
+    /// data race in Rust's memory model even while a writer stores the same
+    /// words; the loads are independent, so the compiler and the CPU may
+    /// issue them in any order and overlap them, and the seqlock check
+    /// around them (stamp, `Acquire` fence, stamp) rejects any mix.
     #[inline]
     fn read(&self, index: usize, seq: Seq) -> Option<Snapshot<T>> {
-        let stamp = self.stamp(index);
+        let lines = self.slot(index);
+        let stamp = word(lines, 0);
         // ORDERING: Acquire; pairs with the writer's final Release store.
         let before = stamp.load(Ordering::Acquire);
         if before != seq << 1 {
             return None;
         }
         // ORDERING (payload loads): Relaxed, validated below.
-        let load = |w: usize| self.word(index, w).load(Ordering::Relaxed);
+        let load = |w: usize| word(lines, w).load(Ordering::Relaxed);
         let (version, timestamp, published_at, published_ns, source) =
             (load(1), load(2), load(3), load(4), load(5));
         let mut state = T::zeroed();
         let bytes = bytemuck::bytes_of_mut(&mut state);
-        for (w, chunk) in bytes.chunks_mut(8).enumerate() {
-            let word = load(META_WORDS + w).to_ne_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
+        match bytemuck::try_cast_slice_mut::<u8, u64>(bytes) {
+            Ok(words) if Self::WORD_SHAPED => {
+                for (w, out) in words.iter_mut().enumerate() {
+                    *out = load(META_WORDS + w);
+                }
+            }
+            _ => {
+                for (w, chunk) in bytes.chunks_mut(8).enumerate() {
+                    let buf = load(META_WORDS + w).to_ne_bytes();
+                    chunk.copy_from_slice(&buf[..chunk.len()]);
+                }
+            }
         }
         // ORDERING: pairs with the writer's Release fence (write step 2): if
         // any word above came from a later write, the re-load below sees
@@ -166,7 +197,7 @@ impl<T: Pod + Send + Sync> Slots for PodSlots<T> {
         for index in 0..self.len() {
             // ORDERING: Release, like a completed write of "nothing" (stamp
             // 0 is never asked for: sequence numbers start at 1).
-            self.stamp(index).store(0, Ordering::Release);
+            word(self.slot(index), 0).store(0, Ordering::Release);
         }
         Vec::new()
     }
