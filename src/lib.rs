@@ -78,7 +78,7 @@ mod python;
 
 pub use buffer::{Buffer, GenericBuffer, SlotRing, StateBuffer, DEFAULT_SLOTS, MAX_HISTORY};
 pub use clock::{Clock, MockClock};
-pub use error::{duration_from_secs, Error, PublishError};
+pub use error::{duration_from_secs, timeout_from_secs, Error, PublishError};
 pub use manager::{render_table, BufferInfo, StateManager};
 pub use reader::Reader;
 pub use snapshot::{Snapshot, State, Version};

@@ -381,7 +381,7 @@ fn a_timeout_too_large_to_represent_waits_for_ever() {
     assert_eq!(within(move || reader_waiter.join().unwrap()), Ok(1));
     assert_eq!(within(move || sub_waiter.join().unwrap()), Ok(1));
     assert_eq!(
-        rtstate::duration_from_secs("timeout", 1e300),
+        rtstate::timeout_from_secs("timeout", 1e300),
         Ok(Duration::MAX)
     );
 }
