@@ -385,3 +385,21 @@ fn a_timeout_too_large_to_represent_waits_for_ever() {
         Ok(Duration::MAX)
     );
 }
+
+#[test]
+fn a_thread_blocked_on_a_subscription_counts_as_waiting() {
+    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let sub = ring.subscribe(4, Policy::DropOldest).unwrap();
+    let consumer = thread::spawn(move || sub.recv().map(|s| s.version));
+    let deadline = std::time::Instant::now() + WATCHDOG;
+    while ring.statistics().waiting == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subscriber never showed up"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    ring.publish([1, 1], src()).unwrap();
+    assert_eq!(within(move || consumer.join().unwrap()), Ok(1));
+    assert_eq!(ring.statistics().waiting, 0);
+}

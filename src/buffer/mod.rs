@@ -87,6 +87,12 @@ pub type SlotRing<T> = GenericBuffer<InProcess<PodSlots<T>>>;
 /// staleness checks, waits, statistics and subscriptions; reads hand out
 /// `Arc<Snapshot<T>>`. Cloning gives another handle on the same buffer.
 ///
+/// The ring keeps the last [`slots`](GenericBuffer::slots) snapshots alive
+/// (at least `capacity + 1`, rounded up to a power of two, and at least
+/// [`DEFAULT_SLOTS`]), of which `history()` returns the last `capacity`;
+/// an older snapshot is dropped when its slot is overwritten, or by
+/// [`reset`](GenericBuffer::reset), always after the writer's lock.
+///
 /// ```
 /// use rtstate::{Source, StateBuffer};
 /// let buffer = StateBuffer::<String>::new(4)?;
