@@ -26,6 +26,12 @@
 //!   `Instant::now()`), `reader flat out` (a reader on the other CPU);
 //! - `slots`: `Reader::read` under a flat-out writer for K = 2, 4, 8, 16.
 //!
+//! Uncontended rows (no other thread of ours running) are measured in the
+//! measuring thread's CPU time (`common::ThreadTime`), so that other
+//! processes on a shared machine do not inflate them; rows with a writer or
+//! reader on the other CPU are measured in wall time (a blocked reader's
+//! wait counts).
+//!
 //! The main thread is pinned to the first allowed CPU and background
 //! threads to the second, where the process may use two. Every background
 //! thread stops (flag + join) before the next row starts. Publishing
@@ -39,8 +45,8 @@
 mod common;
 
 use arc_swap::ArcSwap;
-use common::{now_ns, record, state, Background, Cpus, SeqLock, StampedRing, S};
-use criterion::measurement::WallTime;
+use common::{now_ns, record, state, Background, Cpus, SeqLock, StampedRing, ThreadTime, S};
+use criterion::measurement::{Measurement, WallTime};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
 use crossbeam_utils::atomic::AtomicCell;
 use rtstate::{Policy, SlotRing, Snapshot, Source, StateBuffer};
@@ -50,7 +56,7 @@ use std::time::Duration;
 
 const HISTORY: usize = 5;
 
-type Group<'a> = BenchmarkGroup<'a, WallTime>;
+type Group<'a, M> = BenchmarkGroup<'a, M>;
 
 fn ring() -> SlotRing<S> {
     SlotRing::new(HISTORY).expect("ring")
@@ -226,13 +232,13 @@ const READ_REGIMES: [Regime; 3] = [
 ];
 
 /// The read rows of one regime.
-struct ReadRows<'g, 'a> {
-    g: &'g mut Group<'a>,
+struct ReadRows<'g, 'a, M: Measurement> {
+    g: &'g mut Group<'a, M>,
     regime: Regime,
     cpus: Cpus,
 }
 
-impl ReadRows<'_, '_> {
+impl<M: Measurement> ReadRows<'_, '_, M> {
     /// Publishes once, starts the regime's writer, measures `read`.
     fn row<W, R, O>(&mut self, name: &str, subject: (W, R))
     where
@@ -255,14 +261,14 @@ impl ReadRows<'_, '_> {
 
 /// The publish rows of one regime: with a reader flat out on the other CPU
 /// if `contended`.
-struct WriteRows<'g, 'a> {
-    g: &'g mut Group<'a>,
+struct WriteRows<'g, 'a, M: Measurement> {
+    g: &'g mut Group<'a, M>,
     function: &'static str,
     contended: bool,
     cpus: Cpus,
 }
 
-impl WriteRows<'_, '_> {
+impl<M: Measurement> WriteRows<'_, '_, M> {
     /// Measures `write` of a whole state.
     fn row<W, R, O>(&mut self, name: &str, subject: (W, R))
     where
@@ -288,31 +294,35 @@ impl WriteRows<'_, '_> {
     }
 }
 
-fn reads(c: &mut Criterion, cpus: Cpus) {
-    let mut g = c.benchmark_group("read");
-    for regime in READ_REGIMES {
-        let mut r = ReadRows {
-            g: &mut g,
-            regime,
-            cpus,
-        };
-        r.row("rtstate Reader::read", rt_reader(ring()));
-        r.row("rtstate SlotRing::latest", rt_latest(ring()));
-        r.row("rtstate SlotRing::peek", rt_peek(ring()));
-        r.row("rtstate StateBuffer::latest", rt_buffer());
-        r.row("bare stamped ring", bare_ring(false));
-        r.row("bare seqlock", seqlock());
-        r.row("triple_buffer", triple());
-        r.row("AtomicCell", atomic_cell());
-        r.row("Mutex", mutex());
-        r.row("RwLock", rwlock());
-        r.row("ArcSwap", arc_swap());
+fn reads(cpu: &mut Criterion<ThreadTime>, wall: &mut Criterion<WallTime>, cpus: Cpus) {
+    let mut g = cpu.benchmark_group("read");
+    read_rows(&mut g, READ_REGIMES[0], cpus);
+    g.finish();
+    let mut g = wall.benchmark_group("read");
+    for regime in &READ_REGIMES[1..] {
+        read_rows(&mut g, *regime, cpus);
     }
     g.finish();
 }
 
-fn publishes(c: &mut Criterion, cpus: Cpus) {
-    let mut g = c.benchmark_group("publish");
+/// Every read subject in one regime.
+fn read_rows<M: Measurement>(g: &mut Group<'_, M>, regime: Regime, cpus: Cpus) {
+    let mut r = ReadRows { g, regime, cpus };
+    r.row("rtstate Reader::read", rt_reader(ring()));
+    r.row("rtstate SlotRing::latest", rt_latest(ring()));
+    r.row("rtstate SlotRing::peek", rt_peek(ring()));
+    r.row("rtstate StateBuffer::latest", rt_buffer());
+    r.row("bare stamped ring", bare_ring(false));
+    r.row("bare seqlock", seqlock());
+    r.row("triple_buffer", triple());
+    r.row("AtomicCell", atomic_cell());
+    r.row("Mutex", mutex());
+    r.row("RwLock", rwlock());
+    r.row("ArcSwap", arc_swap());
+}
+
+fn publishes(cpu: &mut Criterion<ThreadTime>, wall: &mut Criterion<WallTime>, cpus: Cpus) {
+    let mut g = cpu.benchmark_group("publish");
     let mut w = WriteRows {
         g: &mut g,
         function: "uncontended",
@@ -349,7 +359,9 @@ fn publishes(c: &mut Criterion, cpus: Cpus) {
     w.row("Mutex write", mutex());
     w.row("RwLock write", rwlock());
     w.row("ArcSwap store", arc_swap());
+    g.finish();
 
+    let mut g = wall.benchmark_group("publish");
     let mut w = WriteRows {
         g: &mut g,
         function: "reader flat out",
@@ -364,7 +376,7 @@ fn publishes(c: &mut Criterion, cpus: Cpus) {
     g.finish();
 }
 
-fn slots(c: &mut Criterion, cpus: Cpus) {
+fn slots(c: &mut Criterion<WallTime>, cpus: Cpus) {
     let mut g = c.benchmark_group("slots");
     let mut r = ReadRows {
         g: &mut g,
@@ -384,13 +396,20 @@ fn slots(c: &mut Criterion, cpus: Cpus) {
 
 fn main() {
     let cpus = Cpus::pin_main("buffers bench");
-    let mut c = Criterion::default()
+    let mut cpu = Criterion::default()
+        .with_measurement(ThreadTime)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20)
         .configure_from_args();
-    reads(&mut c, cpus);
-    publishes(&mut c, cpus);
-    slots(&mut c, cpus);
-    c.final_summary();
+    let mut wall = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .configure_from_args();
+    reads(&mut cpu, &mut wall, cpus);
+    publishes(&mut cpu, &mut wall, cpus);
+    slots(&mut wall, cpus);
+    cpu.final_summary();
+    wall.final_summary();
 }

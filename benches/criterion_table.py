@@ -224,7 +224,13 @@ def main() -> None:
     results, stale = load(args.root, since)
     if not results:
         sys.exit(f"no criterion results under {args.root}; run `cargo bench --bench buffers` first")
-    out = ["### Reads: median ns per read (the whole snapshot or state to `black_box`)", ""]
+    out = [
+        "Uncontended rows: the measuring thread's CPU time (other processes on a shared",
+        "machine do not inflate it); rows with a writer or reader on the other CPU: wall time.",
+        "",
+        "### Reads: median ns per read (the whole snapshot or state to `black_box`)",
+        "",
+    ]
     out += medians_table(results, READ, READ_REGIMES, READ_SUBJECTS, extra=True)
     out += ["", "What each read row consumes:", ""]
     out += [f"- {s}: {c}" for s, c in CONSUMES.items()]
