@@ -228,24 +228,24 @@ def main() -> None:
         "Uncontended rows: the measuring thread's CPU time (other processes on a shared",
         "machine do not inflate it); rows with a writer or reader on the other CPU: wall time.",
         "",
-        "### Reads: median ns per read (the whole snapshot or state to `black_box`)",
+        "#### Reads: median ns per read (the whole snapshot or state to `black_box`)",
         "",
     ]
     out += medians_table(results, READ, READ_REGIMES, READ_SUBJECTS, extra=True)
     out += ["", "What each read row consumes:", ""]
     out += [f"- {s}: {c}" for s, c in CONSUMES.items()]
-    out += ["", "### Publishes: median ns per publish of a whole state", ""]
+    out += ["", "#### Publishes: median ns per publish of a whole state", ""]
     out += medians_table(results, PUBLISH, PUBLISH_REGIMES, PUBLISH_SUBJECTS, extra=True)
     slots = sorted(
         ((s, ns) for (g, _f, s), ns in results.items() if g == SLOTS),
         key=lambda x: int(x[0].split("=")[-1]) if x[0].split("=")[-1].isdigit() else 0,
     )
     if slots:
-        out += ["", "### Slots: `Reader::read` under a flat-out writer, median ns", ""]
+        out += ["", "#### Slots: `Reader::read` under a flat-out writer, median ns", ""]
         out += ["| slots | ns |", "| --- | ---: |"] + [f"| {s} | {fmt_ns(ns)} |" for s, ns in slots]
     rows, rep = targets(results)
-    out += ["", "### Targets (ratios of medians from the same run)", ""] + rows
-    out += ["", "### Further ratios (reported, no target)", ""] + rep
+    out += ["", "#### Targets (ratios of medians from the same run)", ""] + rows
+    out += ["", "#### Further ratios (reported, no target)", ""] + rep
     if stale:
         out += ["", f"({len(stale)} older results under {args.root} ignored: not from this run.)"]
     print("\n".join(out))
