@@ -9,8 +9,8 @@
 //! snapshot-sized record for the bare ring.
 //! Prints reads per second per reader and in total, medians of repeats.
 //!
-//! `cargo bench --bench scaling` (on a 2-core machine only N ≤ 1 is
-//! meaningful; the README's figures come from a 16-core machine).
+//! `cargo bench --bench scaling` measures N = 1, 2, 4, 8, 12, 15 readers,
+//! those below the machine's core count (on 2 cores, N = 1 only).
 //! `RTSTATE_SCALING_SECS` sets each measurement's length (default 0.5 s;
 //! 0.05 s when run by `cargo test --all-targets`).
 
