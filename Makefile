@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR ?= never
 # loom: bounded preemptions keep the models to a few minutes on 2 cores.
 LOOM_MAX_PREEMPTIONS ?= 2
 
-.PHONY: test demo bench versions lint rust-test stress loom python-dev py-test stubtest rust-demo clean
+.PHONY: test demo bench bench-quick versions lint rust-test stress loom python-dev py-test stubtest rust-demo clean
 
 test: versions lint rust-test stress loom py-test stubtest
 	@echo "make test: all passed"
@@ -60,14 +60,32 @@ demo: python-dev
 rust-demo:
 	cargo run --release --example drone_state
 
+# Every benchmark, each row against its peers in the same run; criterion's
+# medians become Markdown tables with target verdicts (criterion_table.py).
+# BENCH_ARGS go to criterion (bench-quick shortens each row), PY_BENCH_ARGS
+# to bench_vs_baseline.py; RTSTATE_LOOP_SECS and RTSTATE_SCALING_SECS set
+# the loop and scaling benches' lengths.
+BENCH_ARGS ?=
+PY_BENCH_ARGS ?=
+WAKEUP_ARGS ?=
+BENCH_MARK := target/bench-run-start
+
 bench: python-dev
-	cargo bench --bench buffers
-	$(VPY) benches/criterion_table.py
+	mkdir -p target && touch $(BENCH_MARK)
+	cargo bench --bench buffers -- $(BENCH_ARGS)
+	$(VPY) benches/criterion_table.py --since $(BENCH_MARK)
 	cargo bench --bench control_loop
 	cargo bench --bench scaling
-	$(VPY) benches/python/bench_vs_baseline.py
+	$(VPY) benches/python/bench_vs_baseline.py $(PY_BENCH_ARGS)
 	$(VPY) benches/python/bench_loop.py
-	$(VPY) benches/python/bench_wakeup.py
+	$(VPY) benches/python/bench_wakeup.py $(WAKEUP_ARGS)
+
+# The same rows, shorter (a few minutes on 2 cores): for a look, not for the
+# README's figures.
+bench-quick:
+	RTSTATE_LOOP_SECS=2 RTSTATE_SCALING_SECS=0.2 $(MAKE) bench \
+	  BENCH_ARGS="--warm-up-time 0.5 --measurement-time 1 --sample-size 10" \
+	  PY_BENCH_ARGS=--quick WAKEUP_ARGS="2000 2"
 
 clean:
 	cargo clean

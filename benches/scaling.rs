@@ -1,15 +1,24 @@
 //! How reads scale with reader threads: N readers on N cores reading a
 //! `FastDroneState` while one writer publishes (every 10 µs, or flat out),
 //! for the slot ring (through `latest()` and through `Reader` handles),
-//! `StateBuffer`, and the peers `RwLock`, `Mutex` and a bare `ArcSwap`.
+//! `StateBuffer`, and the peers crossbeam's `AtomicCell`, `RwLock`,
+//! `Mutex`, a bare `ArcSwap`, and the bare seqlock and 8-slot stamped ring
+//! of `benches/common` (`triple_buffer` has one reader, so it has no place
+//! here). Every read hands the whole of what its user gets to `black_box`:
+//! the full snapshot for rtstate, the full state for the peers, the full
+//! snapshot-sized record for the bare ring.
 //! Prints reads per second per reader and in total, medians of repeats.
 //!
-//! `cargo bench --bench scaling` (on a 2-core machine only N ≤ 1 is
-//! meaningful; the README's figures come from a 16-core machine).
+//! `cargo bench --bench scaling` measures N = 1, 2, 4, 8, 12, 15 readers,
+//! those below the machine's core count (on 2 cores, N = 1 only).
 //! `RTSTATE_SCALING_SECS` sets each measurement's length (default 0.5 s;
 //! 0.05 s when run by `cargo test --all-targets`).
 
+mod common;
+
 use arc_swap::ArcSwap;
+use common::{record, state, SeqLock, StampedRing};
+use crossbeam_utils::atomic::AtomicCell;
 use rtstate::{FastDroneState, SlotRing, Source, StateBuffer};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,22 +26,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn state(i: u64) -> FastDroneState {
-    let x = i as f64;
-    FastDroneState {
-        timestamp: x,
-        position: [x; 3],
-        velocity: [x; 3],
-        attitude: [x; 3],
-        angular_velocity: [x; 3],
-    }
-}
-
 /// One way of sharing the state: a writer's publish and a reader's read.
 trait Shared: Send + Sync + 'static {
     fn write(&self, s: FastDroneState);
     /// Returns a reader closure (so per-reader handles can be made).
-    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send>;
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send>;
 }
 
 struct Ring(SlotRing<FastDroneState>);
@@ -40,9 +38,11 @@ impl Shared for Ring {
     fn write(&self, s: FastDroneState) {
         let _ = self.0.publish(s, Source::intern("bench"));
     }
-    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
         let ring = self.0.clone();
-        Box::new(move || ring.latest().map_or(0.0, |s| s.state.position[0]))
+        Box::new(move || {
+            black_box(ring.latest());
+        })
     }
 }
 
@@ -51,9 +51,11 @@ impl Shared for RingReader {
     fn write(&self, s: FastDroneState) {
         let _ = self.0.publish(s, Source::intern("bench"));
     }
-    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
         let mut reader = self.0.reader();
-        Box::new(move || reader.read().map_or(0.0, |s| s.state.position[0]))
+        Box::new(move || {
+            black_box(reader.read());
+        })
     }
 }
 
@@ -62,9 +64,12 @@ impl Shared for Buffer {
     fn write(&self, s: FastDroneState) {
         let _ = self.0.publish(s, Source::intern("bench"));
     }
-    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
         let b = self.0.clone();
-        Box::new(move || b.latest().map_or(0.0, |s| s.state.position[0]))
+        // The user gets an `Arc<Snapshot>`; consuming it is copying it out.
+        Box::new(move || {
+            black_box(b.latest().map(|s| *s));
+        })
     }
 }
 
@@ -73,9 +78,11 @@ impl Shared for BufferWith {
     fn write(&self, s: FastDroneState) {
         let _ = self.0.publish(s, Source::intern("bench"));
     }
-    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
         let b = self.0.clone();
-        Box::new(move || b.with_latest(|s| s.state.position[0]).unwrap_or(0.0))
+        Box::new(move || {
+            black_box(b.with_latest(|s| *s));
+        })
     }
 }
 
@@ -84,11 +91,10 @@ impl Shared for Rw {
     fn write(&self, s: FastDroneState) {
         *self.0.write().unwrap() = s;
     }
-    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
         let me = Arc::clone(self);
         Box::new(move || {
-            let s: FastDroneState = *me.0.read().unwrap();
-            s.position[0]
+            black_box(*me.0.read().unwrap());
         })
     }
 }
@@ -98,11 +104,10 @@ impl Shared for Mx {
     fn write(&self, s: FastDroneState) {
         *self.0.lock().unwrap() = s;
     }
-    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
         let me = Arc::clone(self);
         Box::new(move || {
-            let s: FastDroneState = *me.0.lock().unwrap();
-            s.position[0]
+            black_box(*me.0.lock().unwrap());
         })
     }
 }
@@ -112,11 +117,55 @@ impl Shared for Swap {
     fn write(&self, s: FastDroneState) {
         self.0.store(Arc::new(s));
     }
-    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() -> f64 + Send> {
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
         let me = Arc::clone(self);
         Box::new(move || {
-            let s: FastDroneState = **me.0.load();
-            s.position[0]
+            black_box(**me.0.load());
+        })
+    }
+}
+
+struct Cell(AtomicCell<FastDroneState>);
+impl Shared for Cell {
+    fn write(&self, s: FastDroneState) {
+        self.0.store(s);
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
+        let me = Arc::clone(self);
+        Box::new(move || {
+            black_box(me.0.load());
+        })
+    }
+}
+
+struct Seq(SeqLock);
+impl Shared for Seq {
+    /// One writer thread (`measure` runs one).
+    fn write(&self, s: FastDroneState) {
+        self.0.write(s);
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
+        let me = Arc::clone(self);
+        Box::new(move || {
+            black_box(me.0.read());
+        })
+    }
+}
+
+/// The bare ring with the version counted beside it, as the writer stamps
+/// its record.
+struct Bare(StampedRing, AtomicU64);
+impl Shared for Bare {
+    /// One writer thread (`measure` runs one).
+    fn write(&self, s: FastDroneState) {
+        // ORDERING: a counter only this writer touches.
+        let v = self.1.fetch_add(1, Ordering::Relaxed) + 1;
+        self.0.write(record(s, v, v));
+    }
+    fn reader(self: &Arc<Self>) -> Box<dyn FnMut() + Send> {
+        let me = Arc::clone(self);
+        Box::new(move || {
+            black_box(me.0.read());
         })
     }
 }
@@ -161,14 +210,12 @@ fn measure<S: Shared>(
             thread::spawn(move || {
                 start_line.wait();
                 let mut n = 0u64;
-                let mut acc = 0.0;
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
-                        acc += read();
+                        read();
                     }
                     n += 64;
                 }
-                black_box(acc);
                 total.fetch_add(n, Ordering::Relaxed);
             })
         })
@@ -235,6 +282,22 @@ fn main() {
                 Box::new(|n, i, s| {
                     measure(Arc::new(BufferWith(StateBuffer::new(4).unwrap())), n, i, s)
                 })
+            }),
+            ("bare stamped ring (8 slots)", || {
+                Box::new(|n, i, s| {
+                    measure(
+                        Arc::new(Bare(StampedRing::default(), AtomicU64::new(0))),
+                        n,
+                        i,
+                        s,
+                    )
+                })
+            }),
+            ("bare seqlock", || {
+                Box::new(|n, i, s| measure(Arc::new(Seq(SeqLock::new(state(0)))), n, i, s))
+            }),
+            ("AtomicCell load", || {
+                Box::new(|n, i, s| measure(Arc::new(Cell(AtomicCell::new(state(0)))), n, i, s))
             }),
             ("ArcSwap load + copy", || {
                 Box::new(|n, i, s| {
