@@ -38,7 +38,7 @@ from ._rtstate import (
 )
 from ._units import HAVE_PINT, DimensionalityError, Q_
 
-from ._rtstate import CallbackError, ControlLoop, RealTimeControlWrapper
+from ._rtstate import CallbackError, ControlLoop, RealTimeControlWrapper, SimVehicle
 from ._control import (
     StateEstimatorController,
     create_estimator_controller,
@@ -77,6 +77,7 @@ __all__ += [
     "CallbackError",
     "ControlLoop",
     "RealTimeControlWrapper",
+    "SimVehicle",
     "StateEstimatorController",
     "create_estimator_controller",
     "create_rt_control_wrapper",

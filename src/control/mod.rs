@@ -19,6 +19,8 @@
 
 mod autopilot;
 mod bare;
+mod config;
+mod handle;
 pub mod pid;
 mod rt;
 mod runner;
@@ -27,8 +29,9 @@ mod stats;
 
 pub use autopilot::Autopilot;
 pub use bare::bare_loop;
-pub use runner::{
-    ControlLoop, Flow, Handle, LoopConfig, RtPolicy, RtSettings, Tick, TickResult,
-    DEFAULT_CATCH_UP, DEFAULT_SPIN, DEFAULT_TIMER_SLACK,
+pub use config::{
+    LoopConfig, RtPolicy, RtSettings, DEFAULT_CATCH_UP, DEFAULT_SPIN, DEFAULT_TIMER_SLACK,
 };
-pub use stats::{Percentiles, RtReport, RtStatus, Stats, StopReason};
+pub use handle::Handle;
+pub use runner::{ControlLoop, Flow, Tick, TickResult};
+pub use stats::{LoopStats, Percentiles, RtReport, RtStatus, StopReason};

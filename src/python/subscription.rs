@@ -42,9 +42,9 @@
 
 use super::buffers::{Entry, PyStateBuffer, Store};
 use super::states::PyFastDroneState;
-use crate::sync::{lock, Mutex};
+use super::testing;
 use crate::{
-    duration_from_secs, Error, FastDroneState, Policy, SlotRing, Snapshot, Source, Subscription,
+    duration_from_secs, Error, FastDroneState, Policy, Snapshot, Source, Subscription,
     SubscriptionCounters, MAX_CAPACITY,
 };
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
@@ -57,7 +57,6 @@ use std::os::fd::IntoRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The event keys, in DART-Planner's order.
@@ -609,108 +608,9 @@ pub(crate) fn wait_for_update_async<'py>(
     glue(py, &WAIT, "wait_for_update")?.call1((buffer, sub, waiters, timeout))
 }
 
-// ---------------------------------------------------------------------------
-// Testing aid: a publisher thread that never attaches to Python
-// ---------------------------------------------------------------------------
-
-/// A Rust publisher thread started by `_publish_from_rust_thread`.
-#[pyclass(frozen, module = "rtstate", name = "_RustPublisher")]
-pub struct PyRustPublisher {
-    handle: Mutex<Option<JoinHandle<u64>>>,
-}
-
-#[pymethods]
-impl PyRustPublisher {
-    /// Waits (the interpreter released) for the thread to finish; returns
-    /// how many states it published, or None if `timeout` seconds passed.
-    #[pyo3(signature = (timeout=None))]
-    fn join(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<u64>> {
-        let timeout = timeout
-            .map(|t| duration_from_secs("timeout", t))
-            .transpose()?;
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut guard = lock(&self.handle);
-        let Some(handle) = guard.as_ref() else {
-            return Err(PyValueError::new_err("already joined"));
-        };
-        while !handle.is_finished() {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-            py.detach(|| std::thread::sleep(Duration::from_millis(1)));
-            py.check_signals()?;
-        }
-        let handle = guard.take().expect("checked above");
-        drop(guard);
-        handle
-            .join()
-            .map(Some)
-            .map_err(|_| super::errors::PanickedError::new_err("publisher thread panicked"))
-    }
-
-    /// Whether the thread has finished.
-    fn is_finished(&self) -> bool {
-        lock(&self.handle)
-            .as_ref()
-            .is_none_or(JoinHandle::is_finished)
-    }
-}
-
-/// Testing aid: starts a Rust thread that publishes `states` (each a
-/// `FastDroneState`) into a `FastDroneStateBuffer`, one every `interval_s`
-/// seconds (source "rust-thread"), without ever attaching to Python.
-/// Returns a handle whose `join()` returns how many were published.
-#[pyfunction]
-#[pyo3(signature = (buffer, states, interval_s=0.0))]
-pub(crate) fn _publish_from_rust_thread(
-    buffer: &Bound<'_, PyStateBuffer>,
-    states: &Bound<'_, PyAny>,
-    interval_s: f64,
-) -> PyResult<PyRustPublisher> {
-    let interval = duration_from_secs("interval_s", interval_s)?;
-    let ring: SlotRing<FastDroneState> = match &buffer.get().store {
-        Store::Fast { ring, .. } => ring.clone(),
-        Store::Objects(_) => {
-            return Err(PyTypeError::new_err(
-                "expected a buffer of FastDroneState (FastDroneStateBuffer)",
-            ))
-        }
-    };
-    let states = states
-        .try_iter()?
-        .map(|s| PyFastDroneState::extract_state(&s?))
-        .collect::<PyResult<Vec<_>>>()?;
-    let source = Source::intern("rust-thread");
-    let handle = std::thread::Builder::new()
-        .name("rtstate-rust-publisher".into())
-        .spawn(move || {
-            let mut published = 0;
-            let start = Instant::now();
-            for (i, state) in states.into_iter().enumerate() {
-                if !interval.is_zero() {
-                    // Absolute deadlines: sleep to start + i * interval.
-                    let due = start + interval * i as u32;
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
-                    }
-                }
-                if ring.publish(state, source).is_ok() {
-                    published += 1;
-                }
-            }
-            published
-        })?;
-    Ok(PyRustPublisher {
-        handle: Mutex::new(Some(handle)),
-    })
-}
-
-/// Adds the classes and the testing aid to the module.
+/// Adds the classes to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySubscription>()?;
     m.add_class::<PyUpdateEvent>()?;
-    m.add_class::<PyRustPublisher>()?;
-    m.add_function(wrap_pyfunction!(_publish_from_rust_thread, m)?)?;
-    Ok(())
+    testing::register(m)
 }

@@ -5,11 +5,10 @@ use super::super::buffers::{PyStateBuffer, Store};
 use super::super::convert::now;
 use super::super::states::PyFastDroneState;
 use super::wrapper::PyRealTimeControlWrapper;
-use super::{loop_config, Runner};
+use super::{limit_from_secs, loop_config, Runner};
 use crate::control::pid::Command;
-use crate::control::sim::Vehicle;
-use crate::control::{Flow, Tick};
-use crate::sync::{lock, Arc, Mutex};
+use crate::control::sim::{Simulation, Vehicle};
+use crate::sync::{lock, Mutex};
 use crate::SlotRing;
 use crate::Source;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -17,9 +16,9 @@ use pyo3::prelude::*;
 
 /// `rtstate.control.sim::Vehicle`, steppable from Python or by a Rust loop
 /// that applies the latest command of a wrapper (or of `set_command`).
-#[pyclass(frozen, weakref, module = "rtstate._rtstate", name = "SimVehicle")]
+#[pyclass(frozen, weakref, module = "rtstate", name = "SimVehicle")]
 pub struct PySimVehicle {
-    vehicle: Arc<Mutex<Vehicle>>,
+    sim: Simulation,
     command: SlotRing<Command>,
     runner: Mutex<Option<Runner>>,
 }
@@ -51,7 +50,7 @@ impl PySimVehicle {
         v.disturbance = disturbance.unwrap_or_default();
         v.rate_time_constant = rate_time_constant;
         Ok(PySimVehicle {
-            vehicle: Arc::new(Mutex::new(v)),
+            sim: Simulation::new(v),
             command: SlotRing::new(4)?,
             runner: Mutex::new(None),
         })
@@ -59,13 +58,13 @@ impl PySimVehicle {
 
     /// The true state now.
     fn measurement(&self) -> PyFastDroneState {
-        PyFastDroneState::wrap(lock(&self.vehicle).measurement())
+        PyFastDroneState::wrap(self.sim.measurement())
     }
 
     /// Simulated time, s.
     #[getter]
     fn time(&self) -> f64 {
-        lock(&self.vehicle).time
+        self.sim.time()
     }
 
     /// Sets the command a running sim loop applies when it follows no
@@ -101,7 +100,7 @@ impl PySimVehicle {
             pitch_rate,
             yaw_rate,
         };
-        lock(&self.vehicle).step(&c, dt);
+        self.sim.step(&c, dt);
     }
 
     /// Runs the simulation on a Rust loop at `rate_hz`: each tick it applies
@@ -141,28 +140,10 @@ impl PySimVehicle {
             "warn",
             false,
             "rtstate-sim",
+            "rate_hz",
         )?;
         let runner = Runner::new(config)?;
-        let vehicle = self.vehicle.clone();
-        let source = Source::intern("sim");
-        runner.start(py, move |t: &Tick| {
-            let Some(cmd) = commands.latest() else {
-                return Ok(Flow::Continue);
-            };
-            let mut v = lock(&vehicle);
-            let mut left = t.dt.as_secs_f64().min(0.05);
-            while left > 0.0 {
-                let h = left.min(0.001);
-                v.step(&cmd.state, h);
-                left -= h;
-            }
-            let m = v.measurement();
-            drop(v);
-            if let Some(ring) = &truth {
-                ring.publish(m, source).map_err(|e| e.error.to_string())?;
-            }
-            Ok(Flow::Continue)
-        })?;
+        runner.start(py, || {}, self.sim.tick(commands, truth))?;
         let old = lock(&self.runner).replace(runner);
         drop(old);
         Ok(())
@@ -171,6 +152,7 @@ impl PySimVehicle {
     /// Stops the sim loop.
     #[pyo3(signature = (timeout=1.0))]
     fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let timeout = limit_from_secs("timeout", timeout)?;
         let runner = lock(&self.runner).take();
         if let Some(r) = runner {
             r.stop(py, timeout)?;

@@ -1,20 +1,97 @@
 //! `RealTimeControlWrapper`: DART-Planner's wrapper on the Rust autopilot,
 //! with Python callbacks called from the loop thread only when set.
 
-use super::super::buffers::{PyStateBuffer, Store};
+use super::super::buffers::{
+    Entry, PyDroneStateBuffer, PyFastDroneStateBuffer, PyStateBuffer, Store,
+};
 use super::super::convert::{floats, now, type_name};
 use super::super::estimated::drone_state_from_estimate;
 use super::super::states::{PyDroneState, PyFastDroneState};
-use super::{loop_config, stats_dict, LastError, Runner};
+use super::super::subscription;
+use super::{limit_from_secs, loop_config, stats_dict, LastError, Runner, SIGNAL_CHECK};
 use crate::control::pid::{Command, Config, Gains, Setpoint, StageGains};
 use crate::control::{Autopilot, Tick};
 use crate::sync::{Arc, AtomicU64, Ordering};
-use crate::{Error, FastDroneState, SlotRing, Source, Version};
+use crate::{Error, FastDroneState, SlotRing, Source, StateBuffer, Version};
 use arc_swap::ArcSwapOption;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBool, PyBytes, PyComplex, PyDict, PyFloat, PyInt, PyString};
+use std::time::Instant;
+
+/// The default buffer sizes (those of the Python classes).
+const DEFAULT_FAST_SIZE: usize = 5;
+const DEFAULT_OBJECT_SIZE: usize = 10;
+
+/// Refuses anything that is not made of real numbers, naming `field`:
+/// `str`, `bytes`, `bool`, `complex`, `None`, and arrays of such dtypes
+/// (bool, complex, strings, dates) raise `TypeError`. A pint quantity is
+/// checked through its magnitude; sequences element by element.
+pub(super) fn check_real(value: &Bound<'_, PyAny>, field: &str) -> PyResult<()> {
+    fn refuse(value: &Bound<'_, PyAny>, field: &str) -> PyErr {
+        PyTypeError::new_err(format!(
+            "{field} must be made of real numbers, got {}",
+            type_name(value)
+        ))
+    }
+    fn walk(value: &Bound<'_, PyAny>, field: &str, depth: u32) -> PyResult<()> {
+        let py = value.py();
+        if value.is_instance_of::<PyBool>() {
+            return Err(refuse(value, field));
+        }
+        if value.is_instance_of::<PyFloat>() && !value.is_instance_of::<PyComplex>() {
+            return Ok(());
+        }
+        if value.is_instance_of::<PyInt>() {
+            return Ok(());
+        }
+        if value.is_none()
+            || value.is_instance_of::<PyComplex>()
+            || value.is_instance_of::<PyString>()
+            || value.is_instance_of::<PyBytes>()
+            || depth > 4
+        {
+            return Err(refuse(value, field));
+        }
+        if value.hasattr(intern!(py, "magnitude"))? && value.hasattr(intern!(py, "units"))? {
+            return walk(&value.getattr(intern!(py, "magnitude"))?, field, depth + 1);
+        }
+        if let Ok(dtype) = value.getattr(intern!(py, "dtype")) {
+            if let Ok(kind) = dtype.getattr(intern!(py, "kind")) {
+                let kind: String = kind.extract().unwrap_or_default();
+                match kind.as_str() {
+                    "f" | "i" | "u" => return Ok(()),
+                    "O" => {}
+                    _ => return Err(refuse(value, field)),
+                }
+            }
+        }
+        match value.try_iter() {
+            Ok(items) => {
+                for item in items {
+                    walk(&item?, field, depth + 1)?;
+                }
+                Ok(())
+            }
+            // Not a number, not a sequence: the converter names it.
+            Err(_) => Ok(()),
+        }
+    }
+    walk(value, field, 0)
+}
+
+/// A callback argument: callable or None, else `TypeError` naming `name`.
+fn callback_arg(callback: Option<Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Py<PyAny>>> {
+    match callback.filter(|c| !c.is_none()) {
+        None => Ok(None),
+        Some(c) if c.is_callable() => Ok(Some(c.unbind())),
+        Some(c) => Err(PyTypeError::new_err(format!(
+            "{name} must be callable or None, got {}",
+            type_name(&c)
+        ))),
+    }
+}
 
 /// The wrapper's Python callbacks, read lock-free by the loop.
 #[derive(Default)]
@@ -62,6 +139,12 @@ struct Counters {
     last_command_time: AtomicU64,
 }
 
+/// The autopilot's ring beside a buffer of Python objects.
+struct Mirror {
+    ring: SlotRing<FastDroneState>,
+    objects: StateBuffer<Entry>,
+}
+
 /// DART-Planner's `RealTimeControlWrapper` on the Rust autopilot.
 #[pyclass(frozen, weakref, module = "rtstate", name = "RealTimeControlWrapper")]
 pub struct PyRealTimeControlWrapper {
@@ -69,8 +152,10 @@ pub struct PyRealTimeControlWrapper {
     priority: i32,
     use_fast_state: bool,
     state_buffer: Py<PyStateBuffer>,
-    /// The ring the autopilot reads when `state_buffer` is not a fast one.
-    mirror: Option<SlotRing<FastDroneState>>,
+    /// When `state_buffer` is not a fast one: the ring the autopilot reads,
+    /// fed by `update_state`, and the buffer it mirrors (whose reset
+    /// empties the mirror).
+    mirror: Option<Mirror>,
     pub(super) autopilot: Autopilot,
     runner: Runner,
     callbacks: Arc<Callbacks>,
@@ -82,18 +167,24 @@ fn gain(value: Option<&Bound<'_, PyAny>>, field: &'static str) -> PyResult<Optio
     let Some(v) = value.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
-    if let Ok(x) = v.extract::<f64>() {
-        return Ok(Some([x; 3]));
-    }
-    let xs = floats(v, field, None)?;
-    <[f64; 3]>::try_from(xs.as_slice()).map(Some).map_err(|_| {
-        Error::Shape {
-            field,
-            expected: 3,
-            got: xs.len(),
+    check_real(v, field)?;
+    let xs = match v.extract::<f64>() {
+        Ok(x) => [x; 3],
+        Err(_) => {
+            let xs = floats(v, field, None)?;
+            <[f64; 3]>::try_from(xs.as_slice()).map_err(|_| Error::Shape {
+                field,
+                expected: 3,
+                got: xs.len(),
+            })?
         }
-        .into()
-    })
+    };
+    if let Some(x) = xs.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+        return Err(PyValueError::new_err(format!(
+            "{field} must be finite and ≥ 0, got {x}"
+        )));
+    }
+    Ok(Some(xs))
 }
 
 fn stage_dict<'py>(py: Python<'py>, s: &StageGains) -> PyResult<Bound<'py, PyDict>> {
@@ -158,6 +249,7 @@ impl PyRealTimeControlWrapper {
             realtime_policy,
             false,
             "rtstate-autopilot",
+            "frequency_hz",
         )?;
         let buffer: Bound<'_, PyStateBuffer> = match state_buffer.filter(|b| !b.is_none()) {
             Some(b) => b.cast_into::<PyStateBuffer>().map_err(|e| {
@@ -166,24 +258,34 @@ impl PyRealTimeControlWrapper {
                     type_name(&e.into_inner())
                 ))
             })?,
+            None if use_fast_state => {
+                let base = PyStateBuffer::create(
+                    py,
+                    DEFAULT_FAST_SIZE,
+                    Some(py.get_type::<PyFastDroneState>()),
+                )?;
+                let init = PyClassInitializer::from(base).add_subclass(PyFastDroneStateBuffer);
+                Bound::new(py, init)?.into_super()
+            }
             None => {
-                let module = py.import(intern!(py, "rtstate._rtstate"))?;
-                let class = if use_fast_state {
-                    "FastDroneStateBuffer"
-                } else {
-                    "DroneStateBuffer"
-                };
-                module
-                    .getattr(class)?
-                    .call0()?
-                    .cast_into::<PyStateBuffer>()?
+                let base = PyStateBuffer::create(
+                    py,
+                    DEFAULT_OBJECT_SIZE,
+                    Some(py.get_type::<PyDroneState>()),
+                )?;
+                let init = PyClassInitializer::from(base).add_subclass(PyDroneStateBuffer);
+                Bound::new(py, init)?.into_super()
             }
         };
         let (ring, mirror) = match &buffer.get().store {
             Store::Fast { ring, .. } => (ring.clone(), None),
-            Store::Objects(_) => {
+            Store::Objects(objects) => {
                 let ring = SlotRing::checked(8)?;
-                (ring.clone(), Some(ring))
+                let mirror = Mirror {
+                    ring: ring.clone(),
+                    objects: objects.clone(),
+                };
+                (ring, Some(mirror))
             }
         };
         let autopilot = Autopilot::new(ring, Config::default())?;
@@ -224,7 +326,8 @@ impl PyRealTimeControlWrapper {
         self.state_buffer.clone_ref(py)
     }
 
-    /// Starts the autopilot loop (does nothing if it runs).
+    /// Starts the autopilot loop (does nothing if it runs; of concurrent
+    /// calls one starts it).
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         if self.runner.is_running() {
             return Ok(());
@@ -233,7 +336,21 @@ impl PyRealTimeControlWrapper {
         let callbacks = self.callbacks.clone();
         let mut states = self.autopilot.state.reader();
         let mut commands = self.autopilot.command.reader();
-        self.runner.start(py, move |t: &Tick| {
+        let mirror = self
+            .mirror
+            .as_ref()
+            .map(|m| (m.ring.clone(), m.objects.clone()));
+        let tick = move |t: &Tick| {
+            if let Some((ring, objects)) = &mirror {
+                // The buffer was reset (and nothing published since): the
+                // autopilot must not go on commanding from the state it
+                // forgot. (A reset racing an `update_state` can empty the
+                // mirror of that state too: the autopilot then waits for
+                // the next, the safe side.)
+                if objects.peek().is_none() && ring.peek().is_some() {
+                    ring.reset();
+                }
+            }
             let flow = autopilot_tick(t)?;
             let want_state = callbacks.state.load().is_some();
             let want_command = callbacks.command.load().is_some();
@@ -268,13 +385,17 @@ impl PyRealTimeControlWrapper {
                     None => Ok(flow),
                 }
             })
-        })
+        };
+        // `false`: another thread started it meanwhile, which is what was
+        // asked.
+        self.runner.start(py, || {}, tick).map(|_| ())
     }
 
     /// Stops the loop, waiting up to `timeout` s (`TimeoutError` if a
     /// callback still runs then; the loop stops after it returns).
     #[pyo3(signature = (timeout=1.0))]
     fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let timeout = limit_from_secs("timeout", timeout)?;
         self.runner.stop(py, timeout).map(|_| ())
     }
 
@@ -302,20 +423,25 @@ impl PyRealTimeControlWrapper {
                 Bound::new(py, PyDroneState::wrap(drone_state_from_estimate(&state)?))?.into_any();
         }
         let buffer = self.buffer(py).get();
-        if let Some(mirror) = &self.mirror {
-            if let Ok(f) = state.cast::<PyFastDroneState>() {
-                let d = crate::DroneState::from(f.get().inner);
-                state = Bound::new(py, PyDroneState::wrap(d))?.into_any();
-            }
+        let Some(mirror) = &self.mirror else {
+            // The buffer converts and checks before it publishes.
             let version = buffer.publish(&state, &source, None)?;
-            let fast = PyFastDroneState::extract_state(&state)?;
-            mirror
-                .publish(fast, Source::intern(&source.to_cow()?))
-                .map_err(|e| PyErr::from(e.error))?;
             self.note_state();
             return Ok(version);
+        };
+        // Convert and check everything first: a state refused here leaves
+        // the buffer and the mirror untouched.
+        let fast = PyFastDroneState::extract_state(&state)?;
+        let mirror_source = Source::intern(&source.to_cow()?);
+        if let Ok(f) = state.cast::<PyFastDroneState>() {
+            let d = crate::DroneState::from(f.get().inner);
+            state = Bound::new(py, PyDroneState::wrap(d))?.into_any();
         }
         let version = buffer.publish(&state, &source, None)?;
+        mirror
+            .ring
+            .publish(fast, mirror_source)
+            .map_err(|e| PyErr::from(e.error))?;
         self.note_state();
         Ok(version)
     }
@@ -336,6 +462,18 @@ impl PyRealTimeControlWrapper {
         thrust: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
         use super::super::convert::array_or;
+        for (value, field) in [
+            (&position_setpoint, "position_setpoint"),
+            (&velocity_setpoint, "velocity_setpoint"),
+            (&attitude_setpoint, "attitude_setpoint"),
+            (&angular_velocity_setpoint, "angular_velocity_setpoint"),
+            (&thrust, "thrust"),
+        ] {
+            // None keeps the current value; anything else must be real.
+            if let Some(v) = value.as_ref().filter(|v| !v.is_none()) {
+                check_real(v, field)?;
+            }
+        }
         let mut sp = self.setpoint();
         sp.position = array_or(
             position_setpoint.as_ref(),
@@ -490,9 +628,11 @@ impl PyRealTimeControlWrapper {
     }
 
     /// The latest state snapshot (the state buffer's).
-    fn get_latest_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.buffer(py)
-            .call_method0(intern!(py, "get_latest_state"))
+    fn get_latest_state(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<Option<Py<super::super::snapshot::PyStateSnapshot>>> {
+        self.buffer(py).get().latest(py)
     }
 
     /// The state nearest `target_time` within `max_age` (the buffer's).
@@ -507,53 +647,84 @@ impl PyRealTimeControlWrapper {
             .call_method1(intern!(py, "get_state_at_time"), (target_time, max_age))
     }
 
-    /// Blocks (interpreter released) for the next state; None on timeout.
+    /// Blocks (interpreter released, signals checked every 100 ms, so
+    /// Ctrl-C arrives promptly) for the next state; None after `timeout` s
+    /// (+inf or too large to represent: no limit).
     #[pyo3(signature = (timeout=1.0))]
-    fn wait_for_state_update<'py>(
+    fn wait_for_state_update(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         timeout: f64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.buffer(py)
-            .call_method1(intern!(py, "wait_for_update"), (timeout,))
+    ) -> PyResult<Option<Py<super::super::snapshot::PyStateSnapshot>>> {
+        let limit = limit_from_secs("timeout", timeout)?;
+        let give_up = limit.and_then(|d| Instant::now().checked_add(d));
+        let buffer = self.buffer(py).get();
+        let after = buffer.version();
+        loop {
+            let slice = give_up
+                .map(|d| {
+                    d.saturating_duration_since(Instant::now())
+                        .min(SIGNAL_CHECK)
+                })
+                .unwrap_or(SIGNAL_CHECK);
+            let result = match &buffer.store {
+                Store::Objects(b) => py.detach(|| b.wait_for_update(after, slice)),
+                Store::Fast { ring, .. } => py.detach(|| ring.wait_for_update(after, slice)),
+            };
+            match result {
+                Ok(_) => return buffer.latest(py),
+                Err(Error::Timeout(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            py.check_signals()?;
+            if give_up.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+        }
     }
 
-    /// Awaits the next state; None on timeout (the buffer's
-    /// `wait_for_update_async`).
+    /// Awaits the next state; None after `timeout` s (the buffer's
+    /// `wait_for_update_async`, called directly).
     #[pyo3(signature = (timeout=1.0))]
     fn wait_for_state_update_async<'py>(
         &self,
         py: Python<'py>,
         timeout: f64,
     ) -> PyResult<Bound<'py, PyAny>> {
-        py.import(intern!(py, "rtstate._control"))?.call_method1(
-            intern!(py, "_wait_for_update_async"),
-            (self.buffer(py), timeout),
-        )
+        subscription::wait_for_update_async(self.buffer(py), timeout)
     }
 
     /// Calls `callback(DroneState)` from the loop thread for each new state
     /// version the controller reads (None removes it).
-    fn set_state_update_callback(&self, callback: Option<Py<PyAny>>) {
-        self.callbacks
-            .state
-            .store(callback.map(std::sync::Arc::new));
+    /// `TypeError` if it is neither callable nor None.
+    fn set_state_update_callback(&self, callback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let callback = callback_arg(callback, "callback")?;
+        let old = self.callbacks.state.swap(callback.map(std::sync::Arc::new));
+        drop(old);
+        Ok(())
     }
 
     /// Calls `callback(dict)` (`thrust roll_rate pitch_rate yaw_rate
     /// timestamp`) from the loop thread after each command (None removes it).
-    fn set_command_update_callback(&self, callback: Option<Py<PyAny>>) {
-        self.callbacks
+    /// `TypeError` if it is neither callable nor None.
+    fn set_command_update_callback(&self, callback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let callback = callback_arg(callback, "callback")?;
+        let old = self
+            .callbacks
             .command
-            .store(callback.map(std::sync::Arc::new));
+            .swap(callback.map(std::sync::Arc::new));
+        drop(old);
+        Ok(())
     }
 
     /// Calls `callback(message: str)` when a state or command callback
     /// raises (None removes it).
-    fn set_error_callback(&self, callback: Option<Py<PyAny>>) {
-        self.callbacks
-            .error
-            .store(callback.map(std::sync::Arc::new));
+    /// `TypeError` if it is neither callable nor None.
+    fn set_error_callback(&self, callback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let callback = callback_arg(callback, "callback")?;
+        let old = self.callbacks.error.swap(callback.map(std::sync::Arc::new));
+        drop(old);
+        Ok(())
     }
 
     /// The last exception a callback raised, or None.
