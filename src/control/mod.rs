@@ -22,7 +22,7 @@ mod bare;
 mod config;
 mod handle;
 pub mod pid;
-mod rt;
+pub(crate) mod rt;
 mod runner;
 pub mod sim;
 mod stats;

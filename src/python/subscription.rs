@@ -5,30 +5,38 @@
 //!
 //! # Wake-up
 //!
-//! Each subscription owns a nonblocking Unix socket pair. The write end is
-//! inside a std [`Waker`] ([`SocketWaker`]): waking writes one byte (one
-//! syscall, no interpreter, `EAGAIN` ignored when the socket is already
-//! full of unread wake-ups). The read end belongs to the Python glue
-//! (`rtstate/_asyncio.py`), which registers it with `loop.add_reader` only
-//! while a `get()` is pending, on whatever loop is running at that moment.
+//! Each subscription owns a nonblocking wake-up descriptor: an `eventfd` on
+//! Linux, a Unix socket pair elsewhere. Its write side is inside a std
+//! [`Waker`] ([`FdWaker`]): waking is one `write` (one syscall, no
+//! interpreter; a full socket's `EAGAIN` already means "readable"). The
+//! read side belongs to the Python glue (`rtstate/_asyncio.py`), which
+//! registers it with the running loop (`loop.add_reader`) at the first
+//! `get()` and keeps it registered while the subscription is used: a
+//! `get()` that has to wait costs no `epoll_ctl`.
 //!
 //! 1. `get()` calls `_poll()`: the core's `poll_recv` takes a queued event,
 //!    or registers the waker with the queue's notifier and reports pending.
-//! 2. Pending: the glue adds the read end to the running loop and awaits a
-//!    future.
+//! 2. Pending: the task parks on a future.
 //! 3. A publish from any thread (a Rust thread that never attaches to
 //!    Python included) calls the notifier, which invokes the waker only if
-//!    one is registered (nobody waiting costs the writer a fence and a
-//!    load): one byte is written.
-//! 4. The loop sees the read end readable; the callback drains it and
-//!    completes the future; the task calls `_poll()` again and takes the
-//!    event. The reader is removed from the loop when the `get()` completes
-//!    or is cancelled.
+//!    one is registered, and deregisters it (nobody waiting costs the
+//!    writer a fence and a load): one `write`.
+//! 4. The loop sees the descriptor readable; the callback drains it (one
+//!    `read` however many wake-ups were written) and completes the pending
+//!    futures; each task calls `_poll()` again and takes an event.
 //!
-//! The byte is drained before the queue is polled again, so a wake-up
-//! written after a poll is never lost; a stale byte costs one spurious
-//! round. A cancelled `get()` leaves the event in the Rust queue: an event
-//! is taken only by a `_poll()` that returns it.
+//! Batching: after a wake the waker stays deregistered until a `_poll()`
+//! finds the queue empty, so events that arrive faster than the loop
+//! drains them cost the writers no syscall, and the consumer takes them
+//! with `_poll()` alone (no wait, no syscall) until the queue is empty.
+//!
+//! The descriptor is drained before the queue is polled again, so a
+//! wake-up written after a poll is never lost; a stale one costs one
+//! spurious round. A cancelled `get()` leaves the event in the Rust queue
+//! (an event is taken only by a `_poll()` that returns it) and the reader
+//! registered for the next `get()`. The registration is removed when the
+//! subscription ends (a `get()` that meets `ClosedError`, `close()`) or is
+//! garbage collected, and the descriptor closed after it.
 //!
 //! # Decisions
 //!
@@ -54,7 +62,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 use std::io::Write;
 use std::os::fd::IntoRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -70,31 +77,49 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 // The waker
 // ---------------------------------------------------------------------------
 
-/// A std waker that writes one byte to a socket: callable from any thread,
+/// A std waker that makes a descriptor readable: callable from any thread,
 /// no interpreter needed.
-struct SocketWaker {
-    tx: UnixStream,
+struct FdWaker {
+    file: std::fs::File,
 }
 
-impl Wake for SocketWaker {
+impl Wake for FdWaker {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // A full socket (EAGAIN) already holds an unread wake-up; any other
-        // error leaves nothing to do (the reader is gone).
-        let _ = (&self.tx).write(&[1]);
+        // An eventfd adds 1 to its counter (8 bytes, native order); a socket
+        // takes one byte. Either way the read side becomes readable. A full
+        // socket (EAGAIN) already holds an unread wake-up, an eventfd cannot
+        // overflow before 2^64 − 2 unread wake-ups; any other error leaves
+        // nothing to do (the reader is gone).
+        let one = 1u64.to_ne_bytes();
+        let len = if cfg!(target_os = "linux") { 8 } else { 1 };
+        let _ = (&self.file).write(&one[..len]);
     }
 }
 
-/// A waker and the raw read end of its socket pair (nonblocking), whose
-/// ownership passes to the caller.
-fn socket_waker() -> PyResult<(Waker, i32)> {
-    let (tx, rx) = UnixStream::pair()?;
+/// A waker and the raw read side of its descriptor (nonblocking,
+/// close-on-exec), whose ownership passes to the caller. On Linux both
+/// sides are descriptors of one `eventfd`, so that the glue can close its
+/// side without closing the waker's.
+#[cfg(target_os = "linux")]
+fn fd_waker() -> PyResult<(Waker, i32)> {
+    let write = crate::control::rt::eventfd()?;
+    let read = write.try_clone()?;
+    let file = std::fs::File::from(write);
+    Ok((Waker::from(Arc::new(FdWaker { file })), read.into_raw_fd()))
+}
+
+/// A waker and the raw read end of its socket pair (elsewhere than Linux).
+#[cfg(not(target_os = "linux"))]
+fn fd_waker() -> PyResult<(Waker, i32)> {
+    let (tx, rx) = std::os::unix::net::UnixStream::pair()?;
     tx.set_nonblocking(true)?;
     rx.set_nonblocking(true)?;
-    Ok((Waker::from(Arc::new(SocketWaker { tx })), rx.into_raw_fd()))
+    let file = std::fs::File::from(std::os::fd::OwnedFd::from(tx));
+    Ok((Waker::from(Arc::new(FdWaker { file })), rx.into_raw_fd()))
 }
 
 // ---------------------------------------------------------------------------
@@ -496,8 +521,11 @@ impl PySubscription {
 
     /// Ends the subscription: the buffer stops filling it and pending
     /// `get()`s wake; queued events can still be taken.
-    fn close(&self) {
-        with_sub!(&self.kind, s => s.close())
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        with_sub!(&self.kind, s => s.close());
+        // The asyncio glue removes its reader from the loop.
+        self.waiters.call_method0(py, intern!(py, "_closed"))?;
+        Ok(())
     }
 
     /// For `asyncio.Queue` compatibility; does nothing.
@@ -561,7 +589,7 @@ pub(crate) fn subscribe(
         Store::Objects(b) => Kind::Objects(b.subscribe(capacity, policy)?),
         Store::Fast { ring, .. } => Kind::Fast(ring.subscribe(capacity, policy)?),
     };
-    let (waker, fd) = socket_waker()?;
+    let (waker, fd) = fd_waker()?;
     let waiters = glue(py, &WAITERS, "_Waiters")?.call1((fd,))?.unbind();
     Ok(PySubscription {
         kind,
@@ -588,8 +616,7 @@ pub(crate) fn unsubscribe(
             "queue is a subscription of another buffer",
         ));
     }
-    sub.close();
-    Ok(())
+    sub.close(buffer.py())
 }
 
 /// `buffer.wait_for_update_async(timeout)`: an awaitable of the snapshot of
