@@ -20,7 +20,7 @@
 //!
 //! A timeout too large to add to `Instant::now()` waits for ever.
 
-use super::runner::{panic_message, run, ControlLoop, Tick, TickResult};
+use super::runner::{panic_message, run, ControlLoop, Startup, Tick, TickResult};
 use super::stats::{LoopCounters, LoopStats};
 use super::LoopConfig;
 use crate::sync::{lock, Arc, Condvar, Mutex};
@@ -32,8 +32,16 @@ impl<F: FnMut(&Tick) -> TickResult + Send + 'static> ControlLoop<F> {
     /// real-time settings are applied: [`Error::RealTime`] under the strict
     /// policy if one was refused (the thread has then exited).
     pub fn spawn(config: LoopConfig, tick: F) -> Result<Handle, Error> {
+        Self::spawn_gated(config, tick).map(|(handle, _gate)| handle)
+    }
+
+    /// As [`spawn`](Self::spawn), but the first tick waits until the
+    /// returned [`Gate`] is dropped: the caller can store the handle where
+    /// the tick will look for it (its own loop's statistics) first.
+    pub fn spawn_gated(config: LoopConfig, tick: F) -> Result<(Handle, Gate), Error> {
         let (config, mut tick, counters) = ControlLoop::new(config, tick)?.into_parts();
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), Error>>(1);
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
         let done = Arc::new(Done {
             finished: Mutex::new(false),
             cv: Condvar::new(),
@@ -45,7 +53,11 @@ impl<F: FnMut(&Tick) -> TickResult + Send + 'static> ControlLoop<F> {
             .spawn(move || {
                 // Signals `done` however the thread ends, a panic included.
                 let signal = DoneGuard(thread_done);
-                let result = run(&config, &mut tick, &thread_counters, None, Some(ready_tx));
+                let startup = Startup {
+                    ready: ready_tx,
+                    gate: gate_rx,
+                };
+                let result = run(&config, &mut tick, &thread_counters, None, Some(startup));
                 // The tick may hold foreign objects: drop it before waiters
                 // are told the thread is done.
                 drop(tick);
@@ -57,11 +69,16 @@ impl<F: FnMut(&Tick) -> TickResult + Send + 'static> ControlLoop<F> {
                 reason: format!("cannot spawn the loop thread: {e}"),
             })?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Handle {
-                counters,
-                done,
-                join: Mutex::new(Joined::Running(join)),
-            }),
+            Ok(Ok(())) => Ok((
+                Handle {
+                    counters,
+                    done,
+                    join: Mutex::new(Joined::Running(join)),
+                },
+                Gate {
+                    _open_on_drop: gate_tx,
+                },
+            )),
             Ok(Err(e)) => {
                 let _ = join.join();
                 Err(e)
@@ -76,6 +93,18 @@ impl<F: FnMut(&Tick) -> TickResult + Send + 'static> ControlLoop<F> {
             }
         }
     }
+}
+
+/// Holds a spawned loop before its first tick; dropping it lets the loop
+/// tick (see [`ControlLoop::spawn_gated`]).
+#[derive(Debug)]
+pub struct Gate {
+    _open_on_drop: std::sync::mpsc::Sender<()>,
+}
+
+impl Gate {
+    /// Lets the loop tick (the same as dropping the gate).
+    pub fn open(self) {}
 }
 
 /// Whether the loop thread has ended, and a condition variable to wait on.

@@ -32,6 +32,6 @@ pub use bare::bare_loop;
 pub use config::{
     LoopConfig, RtPolicy, RtSettings, DEFAULT_CATCH_UP, DEFAULT_SPIN, DEFAULT_TIMER_SLACK,
 };
-pub use handle::Handle;
+pub use handle::{Gate, Handle};
 pub use runner::{ControlLoop, Flow, Tick, TickResult};
 pub use stats::{LoopStats, Percentiles, RtReport, RtStatus, StopReason};

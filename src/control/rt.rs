@@ -223,6 +223,23 @@ impl Saved {
     }
 }
 
+/// A new nonblocking, close-on-exec `eventfd` (counter 0): the wake-up
+/// descriptor of the Python subscriptions. Writing 8 bytes adds to the
+/// counter and makes it readable; one read returns and clears the sum.
+#[cfg(all(target_os = "linux", feature = "python"))]
+#[allow(unsafe_code)]
+pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain integer arguments; the result is checked before use.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by `eventfd`, is open, and is owned by
+    // nothing else: the `OwnedFd` becomes its only owner.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,21 +273,4 @@ mod tests {
         saved.restore();
         assert_eq!(get_timer_slack().ok(), saved.slack);
     }
-}
-
-/// A new nonblocking, close-on-exec `eventfd` (counter 0): the wake-up
-/// descriptor of the Python subscriptions. Writing 8 bytes adds to the
-/// counter and makes it readable; one read returns and clears the sum.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain integer arguments; the result is checked before use.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by `eventfd`, is open, and is owned by
-    // nothing else: the `OwnedFd` becomes its only owner.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }

@@ -234,14 +234,27 @@ fn monotonic_offset(clock: &Clock) -> i128 {
     best.map(|(_, o)| o).unwrap_or(0)
 }
 
+/// How a spawned loop reports that it started, and what it waits for
+/// before its first tick.
+pub(super) struct Startup {
+    /// Gets `Ok` once the real-time settings are applied, or the error.
+    pub(super) ready: std::sync::mpsc::SyncSender<Result<(), Error>>,
+    /// The first tick waits until this channel's sender is dropped.
+    pub(super) gate: std::sync::mpsc::Receiver<()>,
+}
+
 /// The loop itself, on the calling thread.
 pub(super) fn run<F: FnMut(&Tick) -> TickResult>(
     config: &LoopConfig,
     tick: &mut F,
     counters: &LoopCounters,
     max_ticks: Option<u64>,
-    ready: Option<std::sync::mpsc::SyncSender<Result<(), Error>>>,
+    startup: Option<Startup>,
 ) -> Result<(), Error> {
+    let (ready, gate) = match startup {
+        Some(s) => (Some(s.ready), Some(s.gate)),
+        None => (None, None),
+    };
     counters.reset();
     let report = match apply_real_time(&config.real_time, config.policy) {
         Ok(r) => r,
@@ -257,6 +270,10 @@ pub(super) fn run<F: FnMut(&Tick) -> TickResult>(
     counters.set_running(true);
     if let Some(tx) = ready {
         let _ = tx.send(Ok(()));
+    }
+    if let Some(gate) = gate {
+        // Returns when the spawner drops its side (see `handle::Gate`).
+        let _ = gate.recv();
     }
 
     let clock = &config.clock;

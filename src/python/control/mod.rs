@@ -106,12 +106,11 @@ impl Runner {
         lock(&self.slot).handle.clone()
     }
 
-    /// Whether the loop is running: being started (its first ticks may run
-    /// before `start` returns) or ticking. A brief lock and an atomic load:
-    /// callable from any thread, a tick included.
+    /// Whether the loop thread is ticking. A brief lock and an atomic load:
+    /// callable from any thread, a tick included (the handle is stored
+    /// before the first tick runs).
     fn is_running(&self) -> bool {
-        let current = lock(&self.slot);
-        current.starting || current.handle.as_ref().is_some_and(|h| h.is_running())
+        self.handle().is_some_and(|h| h.is_running())
     }
 
     /// Spawns the loop (detached from Python while the thread applies its
@@ -131,15 +130,17 @@ impl Runner {
         }
         prepare();
         let config = self.config.clone();
-        let spawned = py.detach(move || ControlLoop::spawn(config, tick));
-        let old = {
+        let spawned = py.detach(move || ControlLoop::spawn_gated(config, tick));
+        let (old, gate) = {
             let mut current = lock(&self.slot);
             current.starting = false;
             match spawned {
-                Ok(h) => current.handle.replace(Arc::new(h)),
+                Ok((h, gate)) => (current.handle.replace(Arc::new(h)), gate),
                 Err(e) => return Err(e.into()),
             }
         };
+        // The handle is in place: its ticks may look for it.
+        gate.open();
         // The previous (finished) loop's handle, dropped unlocked.
         drop(old);
         Ok(true)
