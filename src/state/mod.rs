@@ -162,14 +162,15 @@ fn atan2_or_zero(y: f64, x: f64) -> f64 {
     }
 }
 
-/// Wraps an angle in [-2π, 2π] into (-π, π].
-fn wrap_angle(angle: f64) -> f64 {
-    if angle > PI {
-        angle - TAU
-    } else if angle <= -PI {
-        angle + TAU
+/// Wraps any finite angle into (−π, π] (the crate's one angle wrap: the
+/// Euler conversions here and the controller's attitude errors). A
+/// non-finite angle comes back NaN.
+pub(crate) fn wrap_angle(angle: f64) -> f64 {
+    let w = angle - TAU * ((angle + PI) / TAU).floor();
+    if w <= -PI {
+        w + TAU
     } else {
-        angle
+        w
     }
 }
 
