@@ -13,6 +13,9 @@
 //!
 //! - All values are SI: metres, metres per second, radians, radians per
 //!   second; `timestamp` is wall-clock seconds.
+//! - World frame: z up (gravity along −z), x and y horizontal; body frame:
+//!   z up through the rotor axes. The autopilot ([`control::pid`](crate::control::pid))
+//!   and the simulator ([`control::sim`](crate::control::sim)) use the same.
 //! - `attitude` is roll, pitch, yaw (radians), as in DART-Planner. Its
 //!   rotation is nalgebra's
 //!   [`UnitQuaternion::from_euler_angles(roll, pitch, yaw)`](nalgebra::UnitQuaternion::from_euler_angles):
