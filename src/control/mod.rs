@@ -34,4 +34,6 @@ pub use config::{
 };
 pub use handle::{Gate, Handle};
 pub use runner::{ControlLoop, Flow, Tick, TickResult};
+#[cfg(feature = "python")]
+pub(crate) use stats::Relaxed;
 pub use stats::{LoopStats, Percentiles, RtReport, RtStatus, StopReason};

@@ -445,15 +445,15 @@ async def test_wait_for_update_async_woken_by_a_rust_thread_and_survives_a_reset
 
 
 # ---------------------------------------------------------------------------
-# The seed's "Async Integration" example, verbatim but for the import
+# DART-Planner's "Async Integration" example, verbatim but for the import
 # ---------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
-async def test_seed_async_integration_example(capsys):
+async def test_dart_planner_async_integration_example(capsys):
     buffer = rtstate.create_drone_state_buffer(buffer_size=10)
 
-    # --- verbatim from the seed ---
+    # --- verbatim from DART-Planner's documentation ---
     # Subscribe to state updates
     queue = buffer.subscribe(queue_size=10)
 
@@ -464,7 +464,7 @@ async def test_seed_async_integration_example(capsys):
                 print(f"Received update: version {update_event['version']}")
             except asyncio.TimeoutError:
                 print("No updates received")
-    # --- end of the seed's code ---
+    # --- end of DART-Planner's code ---
 
     task = asyncio.ensure_future(async_consumer())
     buffer.update_state(DroneState(timestamp=time.time()), "estimator")

@@ -10,8 +10,9 @@ use super::super::states::{PyDroneState, PyFastDroneState};
 use super::super::subscription;
 use super::{limit_from_secs, loop_config, stats_dict, LastError, Runner, SIGNAL_CHECK};
 use crate::control::pid::{Command, Config, Gains, Setpoint, StageGains};
+use crate::control::Relaxed;
 use crate::control::{Autopilot, Tick};
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::Arc;
 use crate::{Error, FastDroneState, SlotRing, Source, StateBuffer, Version};
 use arc_swap::ArcSwapOption;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -99,8 +100,8 @@ struct Callbacks {
     state: ArcSwapOption<Py<PyAny>>,
     command: ArcSwapOption<Py<PyAny>>,
     error: ArcSwapOption<Py<PyAny>>,
-    errors: AtomicU64,
-    calls: AtomicU64,
+    errors: Relaxed,
+    calls: Relaxed,
     last_error: LastError,
 }
 
@@ -108,8 +109,7 @@ impl Callbacks {
     /// Counts and keeps `err`, hands its message to the error callback (whose
     /// own exception is reported as unraisable); returns the message.
     fn failed(&self, py: Python<'_>, err: PyErr) -> String {
-        // ORDERING: a statistic.
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors.add(1);
         let msg = self.last_error.keep(py, err);
         if let Some(cb) = self.error.load_full() {
             if let Err(e) = cb.call1(py, (msg.as_str(),)) {
@@ -133,10 +133,10 @@ fn command_dict<'py>(py: Python<'py>, c: &Command) -> PyResult<Bound<'py, PyDict
 /// The wrapper's own counters (DART-Planner's `wrapper` stats).
 #[derive(Default)]
 struct Counters {
-    state_updates: AtomicU64,
-    command_updates: AtomicU64,
-    last_state_time: AtomicU64,
-    last_command_time: AtomicU64,
+    state_updates: Relaxed,
+    command_updates: Relaxed,
+    last_state_time: Relaxed,
+    last_command_time: Relaxed,
 }
 
 /// The autopilot's ring beside a buffer of Python objects.
@@ -365,16 +365,14 @@ impl PyRealTimeControlWrapper {
             Python::attach(|py| {
                 let mut failure = None;
                 if let (Some(s), Some(cb)) = (state, callbacks.state.load_full()) {
-                    // ORDERING: a statistic.
-                    callbacks.calls.fetch_add(1, Ordering::Relaxed);
+                    callbacks.calls.add(1);
                     let arg = Py::new(py, PyDroneState::wrap(crate::DroneState::from(s.state)));
                     if let Err(e) = arg.and_then(|a| cb.call1(py, (a,))) {
                         failure = Some(callbacks.failed(py, e));
                     }
                 }
                 if let (Some(c), Some(cb)) = (command, callbacks.command.load_full()) {
-                    // ORDERING: a statistic.
-                    callbacks.calls.fetch_add(1, Ordering::Relaxed);
+                    callbacks.calls.add(1);
                     let arg = command_dict(py, &c.state);
                     if let Err(e) = arg.and_then(|a| cb.call1(py, (a,))) {
                         failure = Some(callbacks.failed(py, e));
@@ -519,13 +517,8 @@ impl PyRealTimeControlWrapper {
             };
         }
         let version = self.autopilot.set_setpoint(sp)?;
-        // ORDERING: statistics.
-        self.counters
-            .command_updates
-            .fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .last_command_time
-            .store(now().to_bits(), Ordering::Relaxed);
+        self.counters.command_updates.add(1);
+        self.counters.last_command_time.set_f64(now());
         Ok(version)
     }
 
@@ -770,15 +763,13 @@ impl PyRealTimeControlWrapper {
         let c = &self.counters;
         let cb = &self.callbacks;
         let d = PyDict::new(py);
-        // ORDERING: statistics, all Relaxed.
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         d.set_item("control_iterations", self.runner.stats()?.iteration_count)?;
-        d.set_item("state_updates", r(&c.state_updates))?;
-        d.set_item("command_updates", r(&c.command_updates))?;
-        d.set_item("errors", r(&cb.errors))?;
-        d.set_item("callback_calls", r(&cb.calls))?;
-        d.set_item("last_state_time", f64::from_bits(r(&c.last_state_time)))?;
-        d.set_item("last_command_time", f64::from_bits(r(&c.last_command_time)))?;
+        d.set_item("state_updates", c.state_updates.get())?;
+        d.set_item("command_updates", c.command_updates.get())?;
+        d.set_item("errors", cb.errors.get())?;
+        d.set_item("callback_calls", cb.calls.get())?;
+        d.set_item("last_state_time", c.last_state_time.get_f64())?;
+        d.set_item("last_command_time", c.last_command_time.get_f64())?;
         d.set_item("commands_published", self.autopilot.command.version())?;
         Ok(d)
     }
@@ -805,10 +796,7 @@ impl PyRealTimeControlWrapper {
 
 impl PyRealTimeControlWrapper {
     fn note_state(&self) {
-        // ORDERING: statistics.
-        self.counters.state_updates.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .last_state_time
-            .store(now().to_bits(), Ordering::Relaxed);
+        self.counters.state_updates.add(1);
+        self.counters.last_state_time.set_f64(now());
     }
 }
