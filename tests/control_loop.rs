@@ -490,3 +490,42 @@ fn a_tick_reads_its_own_loops_statistics() {
     let s = h.stop(GENEROUS).unwrap();
     assert!(!s.running);
 }
+
+/// `spawn_gated`: the loop applies its settings and reports ready, but its
+/// first tick waits until the gate is opened (or dropped).
+#[test]
+fn a_gated_loop_ticks_only_once_its_gate_opens() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let ticks = Arc::new(AtomicU64::new(0));
+    let counted = ticks.clone();
+    let config = LoopConfig::from_rate_hz(1000.0).unwrap();
+    let (h, gate) = ControlLoop::spawn_gated(config, move |_t: &Tick| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    assert!(h.is_running());
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(ticks.load(Ordering::Relaxed), 0);
+    gate.open();
+    let deadline = std::time::Instant::now() + GENEROUS;
+    while ticks.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(ticks.load(Ordering::Relaxed) > 0);
+    let s = h.stop(GENEROUS).unwrap();
+    assert_eq!(s.iteration_count, ticks.load(Ordering::Relaxed));
+}
+
+/// A stop requested before the gate opens ends the loop without a tick.
+#[test]
+fn a_gated_loop_stopped_before_its_gate_opens_never_ticks() {
+    let config = LoopConfig::from_rate_hz(1000.0).unwrap();
+    let (h, gate) = ControlLoop::spawn_gated(config, |_t: &Tick| Ok(Flow::Continue)).unwrap();
+    h.request_stop();
+    drop(gate);
+    let s = h.stop(GENEROUS).unwrap();
+    assert_eq!(s.iteration_count, 0);
+    assert_eq!(s.stop_reason, Some(StopReason::Requested));
+}

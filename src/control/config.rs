@@ -153,7 +153,7 @@ impl LoopConfig {
         self
     }
 
-    /// Checks every field; [`ControlLoop::new`] and `spawn` call it.
+    /// Checks every field; [`ControlLoop::new`](super::ControlLoop::new) and `spawn` call it.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |name, reason: String| Err(Error::InvalidArgument { name, reason });
         if self.period.is_zero() || self.period.as_nanos() > u64::MAX as u128 / 4 {
