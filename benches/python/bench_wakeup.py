@@ -158,8 +158,13 @@ async def round_floor(n, kind):
         await done.wait()
     loop.remove_reader(rfd)
     close()
-    # Only callbacks that saw exactly one wake-up match one send.
-    lat = [a - s for (a, k), s in zip(arrived, sent_ns) if k == 1]
+    # A callback that saw k wake-ups matches the k-th send since the last;
+    # only those that saw exactly one are timed (no coalesced sends).
+    lat, total = [], 0
+    for a, k in arrived:
+        total += k
+        if k == 1 and total <= n:
+            lat.append(a - sent_ns[total - 1])
     return lat[WARMUP:]
 
 

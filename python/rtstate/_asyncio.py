@@ -64,17 +64,16 @@ class _Waiters:
         loop, self._loop = self._loop, None
         if fd < 0:
             return
-        if loop is None or loop.is_closed():
-            _close(fd)
-            return
-        if _on_loop_thread(loop):
-            _unregister_and_close(loop, fd)
-            return
-        # Collected on another thread: the loop's thread unregisters, then
-        # closes (the descriptor stays open until then).
         try:
-            loop.call_soon_threadsafe(_unregister_and_close, loop, fd)
-        except RuntimeError:  # the loop closed meanwhile
+            if loop is None or loop.is_closed():
+                _close(fd)
+            elif _on_loop_thread(loop):
+                _unregister_and_close(loop, fd)
+            else:
+                # Collected on another thread: the loop's thread unregisters,
+                # then closes (the descriptor stays open until then).
+                loop.call_soon_threadsafe(_unregister_and_close, loop, fd)
+        except Exception:  # the loop closed meanwhile, or interpreter exit
             _close(fd)
 
     def _readable(self) -> None:
