@@ -31,8 +31,8 @@ def _rate(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number (Hz), got {type(value).__name__}")
     hz = float(value)
-    if not (math.isfinite(hz) and hz > 0.0):
-        raise ValueError(f"{name} must be finite and > 0, got {hz}")
+    if not (math.isfinite(hz) and 0.0 < hz <= 1e9):
+        raise ValueError(f"{name} must be finite, > 0 and at most 1e9 Hz, got {hz}")
     return hz
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "_raise_error",
     "Subscription",
     "UpdateEvent",
+    "_update_event",
     "_RustPublisher",
     "_publish_from_rust_thread",
     "CallbackError",
@@ -615,6 +616,15 @@ class UpdateEvent:
         """The values, in the order of ``keys()``."""
     def items(self) -> list[tuple[str, Any]]:
         """``(key, value)`` pairs, in the order of ``keys()``."""
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickles as its values (the state pickled as itself)."""
+    def __copy__(self) -> UpdateEvent:
+        """Events are immutable: a copy is the event itself."""
+    def __deepcopy__(self, memo: Any, /) -> UpdateEvent:
+        """A new event whose state is a deep copy."""
+
+def _update_event(state: Any, version: int, timestamp: float, source: str, published_at: float) -> UpdateEvent:
+    """Rebuilds an :class:`UpdateEvent` from its values (its pickle)."""
 
 @final
 class Subscription:

@@ -130,6 +130,14 @@ fn fd_waker() -> PyResult<(Waker, i32)> {
 enum EventData {
     Object(Arc<Snapshot<Entry>>),
     Fast(Snapshot<FastDroneState>),
+    /// Rebuilt from a pickle or a deep copy: the values themselves.
+    Plain {
+        state: Py<PyAny>,
+        version: u64,
+        timestamp: f64,
+        published_at: f64,
+        source: Py<PyString>,
+    },
 }
 
 impl EventData {
@@ -137,26 +145,53 @@ impl EventData {
         match self {
             EventData::Object(s) => s.version,
             EventData::Fast(s) => s.version,
+            EventData::Plain { version, .. } => *version,
         }
     }
     fn timestamp(&self) -> f64 {
         match self {
             EventData::Object(s) => s.timestamp,
             EventData::Fast(s) => s.timestamp,
+            EventData::Plain { timestamp, .. } => *timestamp,
         }
     }
     fn published_at(&self) -> f64 {
         match self {
             EventData::Object(s) => s.published_at,
             EventData::Fast(s) => s.published_at,
+            EventData::Plain { published_at, .. } => *published_at,
         }
     }
-    fn source(&self) -> Source {
+    fn source<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        let interned = |s: Source| PyString::intern(py, s.as_str());
         match self {
-            EventData::Object(s) => s.source,
-            EventData::Fast(s) => s.source,
+            EventData::Object(s) => interned(s.source),
+            EventData::Fast(s) => interned(s.source),
+            EventData::Plain { source, .. } => source.bind(py).clone(),
         }
     }
+}
+
+/// Rebuilds an `UpdateEvent` from its values (its pickle).
+#[pyfunction]
+pub(crate) fn _update_event(
+    py: Python<'_>,
+    state: Py<PyAny>,
+    version: u64,
+    timestamp: f64,
+    source: Bound<'_, PyString>,
+    published_at: f64,
+) -> PyResult<Py<PyUpdateEvent>> {
+    PyUpdateEvent::new(
+        py,
+        EventData::Plain {
+            state,
+            version,
+            timestamp,
+            published_at,
+            source: source.unbind(),
+        },
+    )
 }
 
 /// One publish as a subscriber receives it: `event["version"]` or
@@ -183,7 +218,7 @@ impl PyUpdateEvent {
             "state" => self.state(py)?,
             "version" => self.data.version().into_pyobject(py)?.into_any().unbind(),
             "timestamp" => self.data.timestamp().into_pyobject(py)?.into_any().unbind(),
-            "source" => self.source(py).into_any().unbind(),
+            "source" => self.data.source(py).into_any().unbind(),
             _ => return Ok(None),
         }))
     }
@@ -198,6 +233,7 @@ impl PyUpdateEvent {
             .get_or_try_init(py, || match &self.data {
                 EventData::Object(s) => Ok(s.state.state.clone_ref(py)),
                 EventData::Fast(s) => Ok(Py::new(py, PyFastDroneState::wrap(s.state))?.into_any()),
+                EventData::Plain { state, .. } => Ok(state.clone_ref(py)),
             })
             .map(|s| s.clone_ref(py))
     }
@@ -217,7 +253,7 @@ impl PyUpdateEvent {
     /// Who published it.
     #[getter]
     fn source<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::intern(py, self.data.source().as_str())
+        self.data.source(py)
     }
 
     /// Wall-clock seconds when it was published.
@@ -288,12 +324,50 @@ impl PyUpdateEvent {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "UpdateEvent(version={}, timestamp={:?}, source={:?}, state={})",
+            "UpdateEvent(version={}, timestamp={:?}, source={}, state={})",
             self.data.version(),
             self.data.timestamp(),
-            self.data.source().as_str(),
+            self.data.source(py).repr()?,
             self.state(py)?.bind(py).repr()?
         ))
+    }
+
+    /// Pickles as its values (the state pickled as itself).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let me = slf.get();
+        static REBUILD: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let rebuild = REBUILD.import(py, "rtstate._rtstate", "_update_event")?;
+        let args = (
+            me.state(py)?,
+            me.data.version(),
+            me.data.timestamp(),
+            me.data.source(py),
+            me.data.published_at(),
+        );
+        (rebuild, args).into_pyobject(py).map(Bound::into_any)
+    }
+
+    /// Events are immutable: a copy is the event itself.
+    fn __copy__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// A new event whose state is a deep copy.
+    fn __deepcopy__(&self, py: Python<'_>, memo: Bound<'_, PyAny>) -> PyResult<Py<PyUpdateEvent>> {
+        static DEEPCOPY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let state = DEEPCOPY
+            .import(py, "copy", "deepcopy")?
+            .call1((self.state(py)?, memo))?
+            .unbind();
+        _update_event(
+            py,
+            state,
+            self.data.version(),
+            self.data.timestamp(),
+            self.data.source(py),
+            self.data.published_at(),
+        )
     }
 }
 
@@ -629,7 +703,12 @@ pub(crate) fn wait_for_update_async<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     static WAIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = buffer.py();
-    duration_from_secs("timeout", timeout)?;
+    // +inf (or a value too large for a Duration) waits without limit.
+    if timeout.is_nan() || timeout < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "`timeout` must be a number of seconds ≥ 0, got {timeout}"
+        )));
+    }
     let sub = Bound::new(py, subscribe(buffer, 1, "keep_latest")?)?;
     let waiters = sub.get().waiters.clone_ref(py);
     glue(py, &WAIT, "wait_for_update")?.call1((buffer, sub, waiters, timeout))
@@ -639,5 +718,6 @@ pub(crate) fn wait_for_update_async<'py>(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySubscription>()?;
     m.add_class::<PyUpdateEvent>()?;
+    m.add_function(wrap_pyfunction!(_update_event, m)?)?;
     testing::register(m)
 }

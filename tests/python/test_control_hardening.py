@@ -489,3 +489,72 @@ def test_wrapper_wait_returns_the_next_state_and_times_out():
     threading.Timer(0.05, lambda: w.update_state(DroneState(timestamp=3.0))).start()
     snap = w.wait_for_state_update(10.0)
     assert snap is not None and snap.version == 1
+
+
+# ------------------------------------------- every argument named in str(e) --
+
+_BAD = {
+    "rate": ["abc", None, True, np.bool_(True), 1j, [1.0], 0, -1.0, math.nan, math.inf, 10**12],
+    "priority": ["1", None, True, 1.5, -1, 100, 2**70, [1]],
+    "flag": ["yes", None, 1, 0, 1.0, [True]],
+    "spin_us": ["1", True, -1.0, math.nan, math.inf, [1.0]],
+    "cpu_affinity": ["0", 1, [], [-1], [1.5], [True], ["0"]],
+    "timer_slack_ns": ["1", True, -1, 1.5],
+    "realtime_policy": [None, 1, b"warn", "maybe", ""],
+    "timeout": ["1", True, 1j, -1.0, math.nan, [1.0]],
+    "positive": ["1", None, True, 0.0, -1.0, math.nan, math.inf],
+    "non_negative": ["1", None, True, -1.0, math.nan, math.inf],
+    "finite": ["1", None, True, math.nan, math.inf],
+}
+
+_CASES = [
+    ("ControlLoop", "frequency_hz", "rate", lambda v: ControlLoop(lambda: None, v)),
+    ("ControlLoop", "priority", "priority", lambda v: ControlLoop(lambda: None, priority=v)),
+    ("ControlLoop", "lock_memory", "flag", lambda v: ControlLoop(lambda: None, lock_memory=v)),
+    ("ControlLoop", "stop_on_error", "flag", lambda v: ControlLoop(lambda: None, stop_on_error=v)),
+    ("ControlLoop", "spin_us", "spin_us", lambda v: ControlLoop(lambda: None, spin_us=v)),
+    ("ControlLoop", "cpu_affinity", "cpu_affinity", lambda v: ControlLoop(lambda: None, cpu_affinity=v)),
+    ("ControlLoop", "timer_slack_ns", "timer_slack_ns", lambda v: ControlLoop(lambda: None, timer_slack_ns=v)),
+    ("ControlLoop", "realtime_policy", "realtime_policy", lambda v: ControlLoop(lambda: None, realtime_policy=v)),
+    ("ControlLoop.stop", "timeout", "timeout", lambda v: ControlLoop(lambda: None).stop(v)),
+    ("ControlLoop.run", "duration", "timeout", lambda v: ControlLoop(lambda: None).run(v)),
+    ("RealTimeControlWrapper", "frequency_hz", "rate", lambda v: RealTimeControlWrapper(v)),
+    ("RealTimeControlWrapper", "priority", "priority", lambda v: RealTimeControlWrapper(priority=v)),
+    ("RealTimeControlWrapper", "use_fast_state", "flag", lambda v: RealTimeControlWrapper(use_fast_state=v)),
+    ("RealTimeControlWrapper", "realtime_policy", "realtime_policy", lambda v: RealTimeControlWrapper(realtime_policy=v)),
+    ("RealTimeControlWrapper.stop", "timeout", "timeout", lambda v: RealTimeControlWrapper().stop(v)),
+    ("RealTimeControlWrapper.wait_for_state_update", "timeout", "timeout", lambda v: RealTimeControlWrapper().wait_for_state_update(v)),
+    ("RealTimeControlWrapper.wait_for_state_update_async", "timeout", "timeout", lambda v: RealTimeControlWrapper().wait_for_state_update_async(v)),
+    ("SimVehicle", "mass", "positive", lambda v: rtstate.SimVehicle(v)),
+    ("SimVehicle", "gravity", "positive", lambda v: rtstate.SimVehicle(gravity=v)),
+    ("SimVehicle", "drag", "non_negative", lambda v: rtstate.SimVehicle(drag=v)),
+    ("SimVehicle", "rate_time_constant", "positive", lambda v: rtstate.SimVehicle(rate_time_constant=v)),
+    ("SimVehicle.step", "thrust", "non_negative", lambda v: rtstate.SimVehicle().step(v)),
+    ("SimVehicle.step", "yaw_rate", "finite", lambda v: rtstate.SimVehicle().step(1.0, yaw_rate=v)),
+    ("SimVehicle.step", "dt", "positive", lambda v: rtstate.SimVehicle().step(1.0, dt=v)),
+    ("SimVehicle.set_command", "roll_rate", "finite", lambda v: rtstate.SimVehicle().set_command(1.0, v)),
+    ("SimVehicle.start", "rate_hz", "rate", lambda v: rtstate.SimVehicle().start(v)),
+    ("SimVehicle.stop", "timeout", "timeout", lambda v: rtstate.SimVehicle().stop(v)),
+]
+
+
+@pytest.mark.parametrize("what,argument,kind,call", _CASES, ids=[f"{c[0]}({c[1]}=)" for c in _CASES])
+def test_every_bad_control_argument_is_refused_naming_it(what, argument, kind, call):
+    for value in _BAD[kind]:
+        with pytest.raises((TypeError, ValueError)) as info:
+            result = call(value)
+            if hasattr(result, "close"):  # a coroutine that did not check
+                result.close()
+        assert argument in str(info.value), (value, str(info.value))
+
+
+def test_good_control_arguments_of_every_numeric_kind_are_accepted():
+    loop = ControlLoop(lambda: None, np.int64(200), priority=np.int32(0), lock_memory=np.bool_(False),
+                       spin_us=np.float32(10.0), cpu_affinity=(0,), timer_slack_ns=np.uint16(1000),
+                       realtime_policy="strict", stop_on_error=True)
+    assert loop.frequency_hz == 200.0
+    w = RealTimeControlWrapper(np.float64(250.0), np.int64(0), None, np.bool_(False))
+    assert w.frequency_hz == 250.0 and not w.use_fast_state
+    sim = rtstate.SimVehicle(np.float32(1.5), 9.81, drag=0, disturbance=[0, 0, 0])
+    sim.step(np.float64(14.7), dt=np.float64(0.001))
+    assert sim.time == pytest.approx(0.001)

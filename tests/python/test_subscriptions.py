@@ -6,6 +6,7 @@ asserts a maximum duration."""
 
 import asyncio
 import collections.abc
+import dataclasses
 import threading
 import time
 
@@ -485,3 +486,43 @@ async def test_dart_planner_async_integration_example(capsys):
     out = capsys.readouterr().out
     for v in (1, 2, 3):
         assert f"Received update: version {v}" in out
+
+
+@dataclasses.dataclass
+class PlainState:
+    """A user's own state type (picklable), for a ThreadSafeStateBuffer."""
+
+    timestamp: float
+    position: list
+
+
+@pytest.mark.parametrize("kind", ["plain", "fast", "drone"])
+def test_events_pickle_copy_and_deepcopy(kind):
+    import copy
+    import pickle
+
+    if kind == "fast":
+        buffer = rtstate.create_fast_state_buffer()
+        state = rtstate.FastDroneState(timestamp=1.0, position=[1.0, 2.0, 3.0])
+    elif kind == "drone":
+        buffer = rtstate.create_drone_state_buffer()
+        state = rtstate.DroneState(timestamp=1.0, position=[1.0, 2.0, 3.0])
+    else:
+        buffer = rtstate.ThreadSafeStateBuffer(10, PlainState)
+        state = PlainState(1.0, [1.0, 2.0, 3.0])
+    try:
+        pickle.dumps(state)
+    except TypeError:
+        pytest.skip(f"{type(state).__name__} does not pickle here")
+    queue = buffer.subscribe()
+    buffer.update_state(state, "est")
+    event = queue.get_nowait()
+    assert copy.copy(event) is event
+    for again in (pickle.loads(pickle.dumps(event)), copy.deepcopy(event)):
+        assert again is not event
+        for key in ("version", "timestamp", "source"):
+            assert again[key] == event[key]
+        assert again.published_at == event.published_at
+        assert list(again.state.position) == list(event.state.position)
+        assert again.state is not event.state
+        assert "UpdateEvent(version=1" in repr(again)

@@ -35,8 +35,14 @@ use pyo3::types::{PyDict, PyList};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
+mod args;
 mod sim;
 mod wrapper;
+
+use args::{
+    CpuAffinity, FrequencyHz, LockMemory, Priority, RealtimePolicy, RunDuration, SpinUs,
+    StopOnError, TimerSlackNs, WaitLimit,
+};
 
 pyo3::create_exception!(
     rtstate,
@@ -234,29 +240,15 @@ pub(super) fn loop_config(
     cpu_affinity: Option<Vec<usize>>,
     lock_memory: bool,
     timer_slack_ns: Option<u64>,
-    realtime_policy: &str,
+    policy: RtPolicy,
     stop_on_error: bool,
     name: &str,
     rate_name: &str,
 ) -> PyResult<LoopConfig> {
-    let policy = match realtime_policy {
-        "warn" => RtPolicy::Warn,
-        "strict" => RtPolicy::Strict,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "realtime_policy must be \"warn\" or \"strict\", got {other:?}"
-            )))
-        }
-    };
-    if priority < 0 {
-        return Err(PyValueError::new_err(format!(
-            "priority must be 0 (normal scheduling) or 1..=99 (SCHED_FIFO), got {priority}"
-        )));
-    }
     let mut config = LoopConfig::from_rate_hz(frequency_hz)
         .map_err(|_| {
             PyValueError::new_err(format!(
-                "{rate_name} must be finite and > 0 (and at most 1 GHz), got {frequency_hz}"
+                "`{rate_name}` must be finite, > 0 and at most 1e9 Hz, got {frequency_hz}"
             ))
         })?
         .with_name(name)
@@ -276,7 +268,10 @@ pub(super) fn loop_config(
             policy,
         );
     if let Some(us) = spin_us {
-        config = config.with_spin(crate::duration_from_secs("spin_us", us * 1e-6)?);
+        let spin = Duration::try_from_secs_f64(us * 1e-6).map_err(|_| {
+            PyValueError::new_err(format!("`spin_us` must be finite and ≥ 0, got {us}"))
+        })?;
+        config = config.with_spin(spin);
     }
     config.validate()?;
     Ok(config)
@@ -412,42 +407,46 @@ impl PyControlLoop {
 #[pymethods]
 impl PyControlLoop {
     #[new]
-    #[pyo3(signature = (callback, frequency_hz=1000.0, *, spin_us=None, priority=0,
-        cpu_affinity=None, lock_memory=false, timer_slack_ns=None, realtime_policy="warn",
-        stop_on_error=false))]
+    #[pyo3(signature = (callback, frequency_hz=FrequencyHz(1000.0), *, spin_us=SpinUs(None),
+        priority=Priority(0), cpu_affinity=CpuAffinity(None), lock_memory=LockMemory(false),
+        timer_slack_ns=TimerSlackNs(None), realtime_policy=RealtimePolicy(RtPolicy::Warn),
+        stop_on_error=StopOnError(false)),
+        text_signature = "(callback, frequency_hz=1000.0, *, spin_us=None, priority=0, \
+        cpu_affinity=None, lock_memory=False, timer_slack_ns=None, realtime_policy='warn', \
+        stop_on_error=False)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         callback: Bound<'_, PyAny>,
-        frequency_hz: f64,
-        spin_us: Option<f64>,
-        priority: i32,
-        cpu_affinity: Option<Vec<usize>>,
-        lock_memory: bool,
-        timer_slack_ns: Option<u64>,
-        realtime_policy: &str,
-        stop_on_error: bool,
+        frequency_hz: FrequencyHz,
+        spin_us: SpinUs,
+        priority: Priority,
+        cpu_affinity: CpuAffinity,
+        lock_memory: LockMemory,
+        timer_slack_ns: TimerSlackNs,
+        realtime_policy: RealtimePolicy,
+        stop_on_error: StopOnError,
     ) -> PyResult<Self> {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err(format!(
-                "callback must be callable, got {}",
+                "`callback` must be callable, got {}",
                 type_name(&callback)
             )));
         }
         let config = loop_config(
-            frequency_hz,
-            spin_us,
-            priority,
-            cpu_affinity,
-            lock_memory,
-            timer_slack_ns,
-            realtime_policy,
-            stop_on_error,
+            frequency_hz.0,
+            spin_us.0,
+            priority.0,
+            cpu_affinity.0,
+            lock_memory.0,
+            timer_slack_ns.0,
+            realtime_policy.0,
+            stop_on_error.0,
             "rtstate-pyloop",
             "frequency_hz",
         )?;
         Ok(PyControlLoop {
             callback: callback.unbind(),
-            frequency_hz,
+            frequency_hz: frequency_hz.0,
             runner: Runner::new(config)?,
             last_error: Arc::default(),
         })
@@ -496,10 +495,14 @@ impl PyControlLoop {
     /// still runs after `timeout` (the loop stops once it returns);
     /// `CallbackError` (original as `__cause__`) if the loop had stopped on
     /// a callback error (`stop_on_error`).
-    #[pyo3(signature = (timeout=1.0))]
-    fn stop<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let timeout = limit_from_secs("timeout", timeout)?;
-        let Some(stats) = self.runner.stop(py, timeout)? else {
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
+    fn stop<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: WaitLimit,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(stats) = self.runner.stop(py, timeout.0)? else {
             return Ok(None);
         };
         self.raise_if_stopped_on_error(py, &stats)?;
@@ -517,13 +520,9 @@ impl PyControlLoop {
     /// stops by itself or `duration` s have passed (None, +inf or a value
     /// too large to represent: no limit), then stops it and returns its
     /// statistics. Ctrl-C stops the loop and raises `KeyboardInterrupt`.
-    #[pyo3(signature = (duration=None))]
-    fn run<'py>(&self, py: Python<'py>, duration: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
-        let limit = match duration {
-            Some(d) => limit_from_secs("duration", d)?,
-            None => None,
-        };
-        let until = deadline(limit);
+    #[pyo3(signature = (duration=RunDuration(None)), text_signature = "($self, duration=None)")]
+    fn run<'py>(&self, py: Python<'py>, duration: RunDuration) -> PyResult<Bound<'py, PyDict>> {
+        let until = deadline(duration.0);
         if !self.runner.is_running() {
             match self.start(py) {
                 // Another thread started it meanwhile: wait on that run.

@@ -8,9 +8,14 @@ use super::super::convert::{floats, now, type_name};
 use super::super::estimated::drone_state_from_estimate;
 use super::super::states::{PyDroneState, PyFastDroneState};
 use super::super::subscription;
-use super::{limit_from_secs, loop_config, stats_dict, LastError, Runner, SIGNAL_CHECK};
+use super::args::{
+    CpuAffinity, FrequencyHz, LockMemory, Priority, RealtimePolicy, SpinUs, TimerSlackNs,
+    UseFastState, WaitLimit,
+};
+use super::{loop_config, stats_dict, LastError, Runner, SIGNAL_CHECK};
 use crate::control::pid::{Command, Config, Gains, Setpoint, StageGains};
 use crate::control::Relaxed;
+use crate::control::RtPolicy;
 use crate::control::{Autopilot, Tick};
 use crate::sync::Arc;
 use crate::{Error, FastDroneState, SlotRing, Source, StateBuffer, Version};
@@ -19,7 +24,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyComplex, PyDict, PyFloat, PyInt, PyString};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The default buffer sizes (those of the Python classes).
 const DEFAULT_FAST_SIZE: usize = 5;
@@ -56,6 +61,17 @@ pub(super) fn check_real(value: &Bound<'_, PyAny>, field: &str) -> PyResult<()> 
             return Err(refuse(value, field));
         }
         if value.hasattr(intern!(py, "magnitude"))? && value.hasattr(intern!(py, "units"))? {
+            let module: String = value
+                .get_type()
+                .getattr(intern!(py, "__module__"))?
+                .extract()
+                .unwrap_or_default();
+            if !module.starts_with("pint") {
+                return Err(PyTypeError::new_err(format!(
+                    "{field}: {} has `magnitude` and `units` but is not a pint quantity",
+                    type_name(value)
+                )));
+            }
             return walk(&value.getattr(intern!(py, "magnitude"))?, field, depth + 1);
         }
         if let Ok(dtype) = value.getattr(intern!(py, "dtype")) {
@@ -223,30 +239,36 @@ impl PyRealTimeControlWrapper {
 #[pymethods]
 impl PyRealTimeControlWrapper {
     #[new]
-    #[pyo3(signature = (frequency_hz=1000.0, priority=0, state_buffer=None, use_fast_state=true,
-        *, spin_us=None, cpu_affinity=None, lock_memory=false, timer_slack_ns=None,
-        realtime_policy="warn"))]
+    #[pyo3(signature = (frequency_hz=FrequencyHz(1000.0), priority=Priority(0), state_buffer=None,
+        use_fast_state=UseFastState(true), *, spin_us=SpinUs(None), cpu_affinity=CpuAffinity(None),
+        lock_memory=LockMemory(false), timer_slack_ns=TimerSlackNs(None),
+        realtime_policy=RealtimePolicy(RtPolicy::Warn)),
+        text_signature = "(frequency_hz=1000.0, priority=0, state_buffer=None, \
+        use_fast_state=True, *, spin_us=None, cpu_affinity=None, lock_memory=False, \
+        timer_slack_ns=None, realtime_policy='warn')")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        frequency_hz: f64,
-        priority: i32,
+        frequency_hz: FrequencyHz,
+        priority: Priority,
         state_buffer: Option<Bound<'_, PyAny>>,
-        use_fast_state: bool,
-        spin_us: Option<f64>,
-        cpu_affinity: Option<Vec<usize>>,
-        lock_memory: bool,
-        timer_slack_ns: Option<u64>,
-        realtime_policy: &str,
+        use_fast_state: UseFastState,
+        spin_us: SpinUs,
+        cpu_affinity: CpuAffinity,
+        lock_memory: LockMemory,
+        timer_slack_ns: TimerSlackNs,
+        realtime_policy: RealtimePolicy,
     ) -> PyResult<Self> {
+        let (frequency_hz, priority, use_fast_state) =
+            (frequency_hz.0, priority.0, use_fast_state.0);
         let config = loop_config(
             frequency_hz,
-            spin_us,
+            spin_us.0,
             priority,
-            cpu_affinity,
-            lock_memory,
-            timer_slack_ns,
-            realtime_policy,
+            cpu_affinity.0,
+            lock_memory.0,
+            timer_slack_ns.0,
+            realtime_policy.0,
             false,
             "rtstate-autopilot",
             "frequency_hz",
@@ -254,7 +276,7 @@ impl PyRealTimeControlWrapper {
         let buffer: Bound<'_, PyStateBuffer> = match state_buffer.filter(|b| !b.is_none()) {
             Some(b) => b.cast_into::<PyStateBuffer>().map_err(|e| {
                 PyTypeError::new_err(format!(
-                    "state_buffer must be a ThreadSafeStateBuffer, got {}",
+                    "`state_buffer` must be a ThreadSafeStateBuffer or None, got {}",
                     type_name(&e.into_inner())
                 ))
             })?,
@@ -391,10 +413,10 @@ impl PyRealTimeControlWrapper {
 
     /// Stops the loop, waiting up to `timeout` s (`TimeoutError` if a
     /// callback still runs then; the loop stops after it returns).
-    #[pyo3(signature = (timeout=1.0))]
-    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
-        let timeout = limit_from_secs("timeout", timeout)?;
-        self.runner.stop(py, timeout).map(|_| ())
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
+    fn stop(&self, py: Python<'_>, timeout: WaitLimit) -> PyResult<()> {
+        self.runner.stop(py, timeout.0).map(|_| ())
     }
 
     /// Whether the loop thread is ticking.
@@ -410,9 +432,17 @@ impl PyRealTimeControlWrapper {
         &self,
         py: Python<'_>,
         state: Bound<'_, PyAny>,
-        source: Option<Bound<'_, PyString>>,
+        source: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
-        let source = source.unwrap_or_else(|| intern!(py, "external").clone());
+        let source = match source.filter(|s| !s.is_none()) {
+            None => intern!(py, "external").clone(),
+            Some(s) => s.cast_into::<PyString>().map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "`source` expects a str, got {}",
+                    type_name(&e.into_inner())
+                ))
+            })?,
+        };
         let mut state = state;
         let plain =
             state.is_instance_of::<PyDroneState>() || state.is_instance_of::<PyFastDroneState>();
@@ -629,13 +659,18 @@ impl PyRealTimeControlWrapper {
     }
 
     /// The state nearest `target_time` within `max_age` (the buffer's).
-    #[pyo3(signature = (target_time, max_age=0.1))]
+    /// Arguments are checked (and named in errors) by the buffer.
+    #[pyo3(signature = (target_time, max_age=None), text_signature = "($self, target_time, max_age=0.1)")]
     fn get_state_at_time<'py>(
         &self,
         py: Python<'py>,
-        target_time: f64,
-        max_age: f64,
+        target_time: Bound<'py, PyAny>,
+        max_age: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let max_age = match max_age {
+            Some(m) => m,
+            None => 0.1f64.into_pyobject(py)?.into_any(),
+        };
         self.buffer(py)
             .call_method1(intern!(py, "get_state_at_time"), (target_time, max_age))
     }
@@ -643,13 +678,14 @@ impl PyRealTimeControlWrapper {
     /// Blocks (interpreter released, signals checked every 100 ms, so
     /// Ctrl-C arrives promptly) for the next state; None after `timeout` s
     /// (+inf or too large to represent: no limit).
-    #[pyo3(signature = (timeout=1.0))]
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
     fn wait_for_state_update(
         &self,
         py: Python<'_>,
-        timeout: f64,
+        timeout: WaitLimit,
     ) -> PyResult<Option<Py<super::super::snapshot::PyStateSnapshot>>> {
-        let limit = limit_from_secs("timeout", timeout)?;
+        let limit = timeout.0;
         let give_up = limit.and_then(|d| Instant::now().checked_add(d));
         let buffer = self.buffer(py).get();
         let after = buffer.version();
@@ -678,13 +714,15 @@ impl PyRealTimeControlWrapper {
 
     /// Awaits the next state; None after `timeout` s (the buffer's
     /// `wait_for_update_async`, called directly).
-    #[pyo3(signature = (timeout=1.0))]
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
     fn wait_for_state_update_async<'py>(
         &self,
         py: Python<'py>,
-        timeout: f64,
+        timeout: WaitLimit,
     ) -> PyResult<Bound<'py, PyAny>> {
-        subscription::wait_for_update_async(self.buffer(py), timeout)
+        let secs = timeout.0.map_or(f64::INFINITY, |d| d.as_secs_f64());
+        subscription::wait_for_update_async(self.buffer(py), secs)
     }
 
     /// Calls `callback(DroneState)` from the loop thread for each new state
