@@ -41,7 +41,7 @@ use std::time::Duration;
 pub(crate) struct Relaxed(AtomicU64);
 
 impl Relaxed {
-    pub(crate) const fn new(v: u64) -> Self {
+    pub(crate) fn new(v: u64) -> Self {
         Relaxed(AtomicU64::new(v))
     }
 
