@@ -558,3 +558,39 @@ def test_good_control_arguments_of_every_numeric_kind_are_accepted():
     sim = rtstate.SimVehicle(np.float32(1.5), 9.81, drag=0, disturbance=[0, 0, 0])
     sim.step(np.float64(14.7), dt=np.float64(0.001))
     assert sim.time == pytest.approx(0.001)
+
+
+def test_wrapper_callbacks_read_their_own_wrapper_and_stop_is_not_blocked():
+    w = RealTimeControlWrapper(500.0)
+    seen = []
+
+    def on_command(command):
+        if len(seen) < 50:
+            seen.append((w.is_running(), w.get_control_stats()["iteration_count"], w.get_combined_stats()["running"]))
+
+    w.set_command_update_callback(on_command)
+    w.update_state(FastDroneState(timestamp=1.0, position=[0, 0, 1]), "x")
+    w.start()
+    try:
+        assert wait_until(lambda: len(seen) >= 50, timeout=10.0)
+        quit_ = threading.Event()
+
+        def poll():
+            while not quit_.is_set():
+                w.is_running()
+                w.get_combined_stats()
+
+        pollers = [threading.Thread(target=poll, daemon=True) for _ in range(2)]
+        for p in pollers:
+            p.start()
+        try:
+            run_in_thread(lambda: w.stop(timeout=10.0))
+        finally:
+            quit_.set()
+            for p in pollers:
+                p.join(10.0)
+    finally:
+        run_in_thread(lambda: w.stop(timeout=10.0))
+    assert not w.is_running()
+    assert all(running and combined for running, _, combined in seen)
+    assert w.get_wrapper_stats()["errors"] == 0
