@@ -1,18 +1,33 @@
 //! The control loop for Python: `ControlLoop` (a Python callable on the Rust
 //! fixed-rate loop), `RealTimeControlWrapper` (the Rust autopilot on its own
-//! thread, DART-Planner's API), `SimVehicle` (the Rust simulation driven by
-//! a command buffer) and the benchmark helpers.
+//! thread, DART-Planner's API) and `SimVehicle` (the Rust simulation driven
+//! by a command buffer). Arguments are converted in `args` (errors name the
+//! argument); the test and benchmark aids are in `python/testing.rs`.
 //!
 //! # Threading
 //!
 //! Every loop runs on a Rust thread of its own. It attaches to Python
 //! (`Python::attach`) only to call a Python callable: the `ControlLoop`'s
 //! callback each tick, and the wrapper's state/command callbacks only when
-//! one is set (the autopilot itself never touches Python). Every wait on a
-//! loop (`stop`, `run`) is detached from the interpreter, so a loop thread
-//! can always take the GIL to finish its tick; `run` checks signals between
-//! slices of at most 50 ms, so Ctrl-C stops the loop and raises
-//! `KeyboardInterrupt`.
+//! one is set (the autopilot itself never touches Python).
+//!
+//! No lock is held across a wait, and no wait holds the interpreter:
+//!
+//! - A [`Runner`] keeps the loop's [`Handle`] in an `Arc` behind a mutex
+//!   that is held only to read or swap it. `is_running()` and `get_stats()`
+//!   are that brief lock and atomic loads, so any thread can call them at
+//!   any time, the loop's own callback included.
+//! - `stop()` and `run()` wait on a clone of the handle, detached from the
+//!   interpreter, in slices of at most 100 ms with signals checked between
+//!   them (Ctrl-C raises `KeyboardInterrupt`; `run` stops the loop first).
+//!   A loop thread can therefore always take the GIL to finish its tick.
+//! - `start()` claims a `starting` flag under the mutex, so that of
+//!   concurrent calls exactly one spawns a loop (the others raise
+//!   `AlreadyRunningError`); the loop is spawned gated and its handle is
+//!   stored before its first tick, so a tick that looks at its own loop
+//!   finds it.
+//! - A timeout or duration of +inf or too large to represent means no
+//!   limit; negative or NaN is a `ValueError` naming the argument.
 //!
 //! # Callback errors
 //!
