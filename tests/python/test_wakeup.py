@@ -138,7 +138,18 @@ def test_a_cancelled_get_loses_no_event_and_keeps_the_reader():
     asyncio.run(main())
 
 
-def test_a_burst_from_a_rust_thread_arrives_whole_and_in_order():
+def test_a_burst_from_a_rust_thread_arrives_whole_in_order_and_batched(monkeypatch):
+    from rtstate import _asyncio
+
+    wakeups = []
+    readable = _asyncio._Waiters._readable
+
+    def counting(self):
+        wakeups.append(1)
+        readable(self)
+
+    monkeypatch.setattr(_asyncio._Waiters, "_readable", counting)
+
     async def main():
         buffer = rtstate.create_fast_state_buffer(buffer_size=8)
         sub = buffer.subscribe(10_000)
@@ -152,6 +163,9 @@ def test_a_burst_from_a_rust_thread_arrives_whole_and_in_order():
         assert await asyncio.to_thread(pub.join, 10.0) == len(states)
 
     asyncio.run(main())
+    # Events published faster than the loop drains them share wake-ups:
+    # the waker is armed again only when a get() finds the queue empty.
+    assert 0 < len(wakeups) < 2000
 
 
 def test_successive_event_loops_each_get_the_reader():
