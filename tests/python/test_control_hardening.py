@@ -594,3 +594,27 @@ def test_wrapper_callbacks_read_their_own_wrapper_and_stop_is_not_blocked():
     assert not w.is_running()
     assert all(running and combined for running, _, combined in seen)
     assert w.get_wrapper_stats()["errors"] == 0
+
+
+def test_stop_racing_start_never_hangs_and_leaves_nothing_running():
+    for _ in range(10):
+        loop = ControlLoop(lambda: None, 500.0)
+        barrier = threading.Barrier(2)
+
+        def start():
+            barrier.wait(10.0)
+            loop.start()
+
+        def stop():
+            barrier.wait(10.0)
+            loop.stop(timeout=10.0)
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (start, stop)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20.0)
+            assert not t.is_alive()
+        # Whichever won, one more stop leaves nothing running.
+        run_in_thread(lambda: loop.stop(timeout=10.0))
+        assert not loop.is_running()

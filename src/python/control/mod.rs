@@ -80,6 +80,9 @@ struct Current {
     handle: Option<Arc<Handle>>,
     /// A `start` is spawning a loop: another `start` is refused.
     starting: bool,
+    /// A `stop` came while `starting`: the new loop is stopped before its
+    /// first tick.
+    stop_while_starting: bool,
 }
 
 /// A runner's state, shared with the registry that `_stop_all_loops` (run
@@ -155,8 +158,14 @@ impl Runner {
         let (old, gate) = {
             let mut current = lock(&self.slot);
             current.starting = false;
+            let stop = std::mem::take(&mut current.stop_while_starting);
             match spawned {
-                Ok((h, gate)) => (current.handle.replace(Arc::new(h)), gate),
+                Ok((h, gate)) => {
+                    if stop {
+                        h.request_stop();
+                    }
+                    (current.handle.replace(Arc::new(h)), gate)
+                }
                 Err(e) => return Err(e.into()),
             }
         };
@@ -170,7 +179,15 @@ impl Runner {
     /// Asks the loop to stop and waits up to `timeout` (detached, signals
     /// checked every 100 ms). `None` if it was never started.
     fn stop(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<LoopStats>> {
-        let Some(handle) = self.handle() else {
+        let handle = {
+            let mut current = lock(&self.slot);
+            if current.starting {
+                // The loop being spawned will stop before its first tick.
+                current.stop_while_starting = true;
+            }
+            current.handle.clone()
+        };
+        let Some(handle) = handle else {
             return Ok(None);
         };
         handle.request_stop();
