@@ -14,9 +14,12 @@ import math
 import numbers
 import threading
 import time
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._rtstate import ControlLoop, RealTimeControlWrapper, _stop_all_loops
+
+if TYPE_CHECKING:
+    from ._rtstate import _LoopStatsDict
 
 __all__ = [
     "StateEstimatorController",
@@ -43,6 +46,36 @@ def _require(obj: Any, what: str, methods: tuple[str, ...]) -> None:
             f"{what} must have {' and '.join(f'{m}()' for m in methods)}; "
             f"{type(obj).__qualname__} lacks {', '.join(f'{m}()' for m in missing)}"
         )
+
+
+class EstimatorCounts(TypedDict):
+    """``StateEstimatorController.get_statistics()["estimator_controller"]``."""
+
+    estimator_updates: int
+    """Calls of ``estimator.update()``."""
+    controller_updates: int
+    """Estimates published into the controller."""
+    empty_estimates: int
+    """Ticks whose ``estimator.get_latest()`` returned None."""
+    last_estimator_update: float
+    """Wall-clock time of the last ``update()``, s (0 before)."""
+    last_controller_update: float
+    """Wall-clock time of the last publish into the controller, s (0 before)."""
+
+
+class EstimatorControllerStats(TypedDict):
+    """:meth:`StateEstimatorController.get_statistics`."""
+
+    estimator_controller: EstimatorCounts
+    """The counts above."""
+    estimator_loop: "_LoopStatsDict"
+    """The estimator loop's statistics (a :class:`ControlLoop`'s)."""
+    controller: Any
+    """The controller's ``get_combined_stats()``."""
+    running: bool
+    """Whether both the estimator loop and the controller run."""
+    update_frequency_hz: float
+    """The estimator loop's rate, Hz."""
 
 
 class StateEstimatorController:
@@ -73,7 +106,7 @@ class StateEstimatorController:
         self.update_period = 1.0 / self.update_frequency_hz
         self._lock = threading.RLock()
         self._loop = ControlLoop(self._step, self.update_frequency_hz)
-        self._stats: Dict[str, Any] = {
+        self._stats: EstimatorCounts = {
             "estimator_updates": 0,
             "controller_updates": 0,
             "empty_estimates": 0,
@@ -115,13 +148,13 @@ class StateEstimatorController:
         """Whether both the estimator loop and the controller run."""
         return self._loop.is_running() and self.controller.is_running()
 
-    def get_statistics(self) -> Dict[str, Any]:
+    def get_statistics(self) -> EstimatorControllerStats:
         """``{"estimator_controller", "estimator_loop", "controller",
         "running", "update_frequency_hz"}``: the counts, the estimator loop's
         statistics (errors, last_error, rates, lateness), the controller's
         combined statistics."""
         return {
-            "estimator_controller": dict(self._stats),
+            "estimator_controller": EstimatorCounts(**self._stats),
             "estimator_loop": self._loop.get_stats(),
             "controller": self.controller.get_combined_stats(),
             "running": self.is_running(),
