@@ -3,11 +3,13 @@
 //! note). Each parameter type knows its name; `text_signature` on the
 //! methods keeps the defaults readable.
 
-use super::super::convert::type_name;
+use super::super::convert::{floats, type_name};
+use crate::Error;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyComplex, PyFloat, PyInt, PyString};
 use std::time::Duration;
 
 /// The dtype kind of a numpy scalar (`"i"`, `"f"`, `"b"`, …), if `value`
@@ -141,6 +143,117 @@ pub(super) fn non_negative(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64
         )));
     }
     Ok(x)
+}
+
+/// Refuses anything that is not made of real numbers, naming `field`:
+/// `str`, `bytes`, `bool`, `complex`, `None`, and arrays of such dtypes
+/// (bool, complex, strings, dates) raise `TypeError`. A pint quantity is
+/// checked through its magnitude; sequences element by element.
+pub(super) fn check_real(value: &Bound<'_, PyAny>, field: &str) -> PyResult<()> {
+    fn refuse(value: &Bound<'_, PyAny>, field: &str) -> PyErr {
+        PyTypeError::new_err(format!(
+            "{field} must be made of real numbers, got {}",
+            type_name(value)
+        ))
+    }
+    fn walk(value: &Bound<'_, PyAny>, field: &str, depth: u32) -> PyResult<()> {
+        let py = value.py();
+        if value.is_instance_of::<PyBool>() {
+            return Err(refuse(value, field));
+        }
+        if value.is_instance_of::<PyFloat>() && !value.is_instance_of::<PyComplex>() {
+            return Ok(());
+        }
+        if value.is_instance_of::<PyInt>() {
+            return Ok(());
+        }
+        if value.is_none()
+            || value.is_instance_of::<PyComplex>()
+            || value.is_instance_of::<PyString>()
+            || value.is_instance_of::<PyBytes>()
+            || depth > 4
+        {
+            return Err(refuse(value, field));
+        }
+        if value.hasattr(intern!(py, "magnitude"))? && value.hasattr(intern!(py, "units"))? {
+            let module: String = value
+                .get_type()
+                .getattr(intern!(py, "__module__"))?
+                .extract()
+                .unwrap_or_default();
+            if !module.starts_with("pint") {
+                return Err(PyTypeError::new_err(format!(
+                    "{field}: {} has `magnitude` and `units` but is not a pint quantity",
+                    type_name(value)
+                )));
+            }
+            return walk(&value.getattr(intern!(py, "magnitude"))?, field, depth + 1);
+        }
+        if let Ok(dtype) = value.getattr(intern!(py, "dtype")) {
+            if let Ok(kind) = dtype.getattr(intern!(py, "kind")) {
+                let kind: String = kind.extract().unwrap_or_default();
+                match kind.as_str() {
+                    "f" | "i" | "u" => return Ok(()),
+                    "O" => {}
+                    _ => return Err(refuse(value, field)),
+                }
+            }
+        }
+        match value.try_iter() {
+            Ok(items) => {
+                for item in items {
+                    walk(&item?, field, depth + 1)?;
+                }
+                Ok(())
+            }
+            // Not a number, not a sequence: the converter names it.
+            Err(_) => Ok(()),
+        }
+    }
+    walk(value, field, 0)
+}
+
+/// A callback argument: callable or None, else `TypeError` naming `name`.
+pub(super) fn callback_arg(
+    callback: Option<Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<Option<Py<PyAny>>> {
+    match callback.filter(|c| !c.is_none()) {
+        None => Ok(None),
+        Some(c) if c.is_callable() => Ok(Some(c.unbind())),
+        Some(c) => Err(PyTypeError::new_err(format!(
+            "{name} must be callable or None, got {}",
+            type_name(&c)
+        ))),
+    }
+}
+
+/// A gain given as a number (all three axes) or three numbers.
+pub(super) fn gain(
+    value: Option<&Bound<'_, PyAny>>,
+    field: &'static str,
+) -> PyResult<Option<[f64; 3]>> {
+    let Some(v) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    check_real(v, field)?;
+    let xs = match v.extract::<f64>() {
+        Ok(x) => [x; 3],
+        Err(_) => {
+            let xs = floats(v, field, None)?;
+            <[f64; 3]>::try_from(xs.as_slice()).map_err(|_| Error::Shape {
+                field,
+                expected: 3,
+                got: xs.len(),
+            })?
+        }
+    };
+    if let Some(x) = xs.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+        return Err(PyValueError::new_err(format!(
+            "{field} must be finite and ≥ 0, got {x}"
+        )));
+    }
+    Ok(Some(xs))
 }
 
 /// Defines a parameter type that converts through `$convert` under the

@@ -6,10 +6,9 @@ use super::super::convert::now;
 use super::super::convert::{array_n, type_name};
 use super::super::states::PyFastDroneState;
 use super::args::{
-    Drag, Gravity, Mass, PitchRate, RateHz, RateTimeConstant, RollRate, StepDt, Thrust, WaitLimit,
-    YawRate,
+    check_real, Drag, Gravity, Mass, PitchRate, RateHz, RateTimeConstant, RollRate, StepDt, Thrust,
+    WaitLimit, YawRate,
 };
-use super::wrapper::check_real;
 use super::wrapper::PyRealTimeControlWrapper;
 use super::{loop_config, Runner};
 use crate::control::pid::Command;
