@@ -12,7 +12,7 @@
 //! `cargo bench --bench control_loop` (set `RTSTATE_LOOP_SECS=1` for a quick look).
 
 use rtstate::control::{
-    bare_loop, ControlLoop, Flow, LoopConfig, RtPolicy, RtSettings, Stats, Tick,
+    bare_loop, ControlLoop, Flow, LoopConfig, LoopStats, RtPolicy, RtSettings, Tick,
 };
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ fn rtstate_row(name: &str, secs: f64, rt: RtSettings) -> Row {
         Ok(Flow::Continue)
     })
     .expect("valid config");
-    let stats: Stats = l.run_for(u64::MAX).expect("runs");
+    let stats: LoopStats = l.run_for(u64::MAX).expect("runs");
     drop(l);
     let rt: Vec<String> = stats
         .real_time

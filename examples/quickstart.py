@@ -5,7 +5,7 @@ import threading
 from rtstate import DroneState, FastDroneState, Q_, create_fast_state_buffer, create_state_manager
 
 # A unit-checked state (pint quantities from any registry, converted to SI) ...
-state = DroneState(timestamp=0.0, position=Q_([100, 0, -250], "cm"), velocity=Q_([36, 0, 0], "km/h"))
+state = DroneState(timestamp=0.0, position=Q_([100, 0, 250], "cm"), velocity=Q_([36, 0, 0], "km/h"))
 fast = state.to_fast_state()  # ... and its plain-float twin for high-rate loops.
 print("position (m):", fast.position, "velocity (m/s):", fast.velocity)
 

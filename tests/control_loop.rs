@@ -138,7 +138,7 @@ fn a_real_second_at_1_khz_reaches_at_least_90_percent_of_the_ticks() {
     let config = LoopConfig::from_rate_hz(1000.0)
         .unwrap()
         .with_name("test-1khz");
-    let mut h = ControlLoop::spawn(config, |_t: &Tick| Ok(Flow::Continue)).unwrap();
+    let h = ControlLoop::spawn(config, |_t: &Tick| Ok(Flow::Continue)).unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     let s = h.stop(GENEROUS).unwrap();
     assert!(
@@ -159,7 +159,7 @@ fn a_real_second_at_1_khz_reaches_at_least_90_percent_of_the_ticks() {
 fn statistics_are_readable_while_running() {
     let (tx, rx) = mpsc::channel();
     let config = LoopConfig::from_rate_hz(500.0).unwrap();
-    let mut h = ControlLoop::spawn(config, move |t: &Tick| {
+    let h = ControlLoop::spawn(config, move |t: &Tick| {
         if t.iteration == 20 {
             let _ = tx.send(());
         }
@@ -222,7 +222,7 @@ fn strict_fifo_agrees_with_what_warn_reports() {
     }
     // The same through spawn.
     match ControlLoop::spawn(config(RtPolicy::Strict), |_t: &Tick| Ok(Flow::Continue)) {
-        Ok(mut h) => {
+        Ok(h) => {
             assert!(permitted);
             let s = h.stop(GENEROUS).unwrap();
             assert_eq!(s.real_time.applied("sched_fifo"), Some(true));
@@ -261,7 +261,7 @@ fn a_setting_that_cannot_apply_is_refused_under_strict_and_reported_under_warn()
         ),
         "{err:?}"
     );
-    let mut h = ControlLoop::spawn(config(RtPolicy::Warn), |_t: &Tick| Ok(Flow::Continue)).unwrap();
+    let h = ControlLoop::spawn(config(RtPolicy::Warn), |_t: &Tick| Ok(Flow::Continue)).unwrap();
     let s = h.stop(GENEROUS).unwrap();
     assert_eq!(s.real_time.applied("cpu_affinity"), Some(false));
     assert_eq!(s.real_time.applied("timer_slack"), Some(true));
@@ -290,7 +290,7 @@ fn a_panicking_tick_stops_the_loop_and_is_reported() {
     assert_eq!(s.stop_reason, Some(StopReason::Panicked));
 
     // On a thread: `stop` returns the panic; the statistics keep it.
-    let mut h = ControlLoop::spawn(c, |_t: &Tick| -> Result<Flow, String> {
+    let h = ControlLoop::spawn(c, |_t: &Tick| -> Result<Flow, String> {
         panic!("thread boom")
     })
     .unwrap();
@@ -332,7 +332,7 @@ fn tick_errors_are_counted_and_stop_the_loop_only_when_asked() {
 #[test]
 fn the_tick_can_stop_the_loop() {
     let (_m, c) = mock_1ms();
-    let mut h = ControlLoop::spawn(c, |t: &Tick| {
+    let h = ControlLoop::spawn(c, |t: &Tick| {
         Ok(if t.index == 41 {
             Flow::Stop
         } else {
@@ -354,7 +354,7 @@ fn stop_times_out_while_a_tick_blocks_and_succeeds_later() {
     let (entered_tx, entered_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let config = LoopConfig::from_rate_hz(100.0).unwrap();
-    let mut h = ControlLoop::spawn(config, move |_t: &Tick| {
+    let h = ControlLoop::spawn(config, move |_t: &Tick| {
         let _ = entered_tx.send(());
         // Blocks until released (bounded, so the test cannot hang).
         let _ = release_rx.recv_timeout(GENEROUS);
@@ -377,7 +377,7 @@ fn stop_times_out_while_a_tick_blocks_and_succeeds_later() {
 fn a_slow_loop_stops_promptly() {
     // 0.2 Hz: a stop must not wait for the 5 s deadline (sleeps are sliced).
     let config = LoopConfig::from_rate_hz(0.2).unwrap();
-    let mut h = ControlLoop::spawn(config, |_t: &Tick| Ok(Flow::Continue)).unwrap();
+    let h = ControlLoop::spawn(config, |_t: &Tick| Ok(Flow::Continue)).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let s = h.stop(Duration::from_secs(2)).unwrap();
     assert_eq!(s.iteration_count, 1);
@@ -413,4 +413,119 @@ fn bad_configs_are_refused() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_timeout_too_large_to_represent_waits_for_ever() {
+    let config = LoopConfig::from_rate_hz(200.0).unwrap();
+    let h = ControlLoop::spawn(config, |_t: &Tick| Ok(Flow::Continue)).unwrap();
+    // `Instant::now() + Duration::MAX` overflows: it must mean "no limit",
+    // not a panic.
+    let s = h.stop(Duration::MAX).unwrap();
+    assert!(!s.running);
+    assert!(h.wait(Duration::MAX));
+}
+
+/// Threads polling `is_running()` and `stats()` while another stops the
+/// loop: the stop neither waits for them nor makes them wait for it.
+#[test]
+fn pollers_do_not_delay_stop_and_stop_does_not_block_pollers() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let config = LoopConfig::from_rate_hz(1000.0).unwrap();
+    let h = Arc::new(ControlLoop::spawn(config, |_t: &Tick| Ok(Flow::Continue)).unwrap());
+    let quit = Arc::new(AtomicBool::new(false));
+    let pollers: Vec<_> = (0..3)
+        .map(|_| {
+            let (h, quit) = (h.clone(), quit.clone());
+            std::thread::spawn(move || {
+                let mut polls = 0u64;
+                while !quit.load(Ordering::Relaxed) {
+                    let _ = h.is_running();
+                    let _ = h.stats().iteration_count;
+                    polls += 1;
+                }
+                polls
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let s = h.stop(GENEROUS).expect("stops while others poll");
+    assert!(!s.running && !h.is_running());
+    // A second stop, from another thread, gets the same outcome.
+    let h2 = h.clone();
+    let again = std::thread::spawn(move || h2.stop(GENEROUS))
+        .join()
+        .unwrap();
+    assert_eq!(again.map(|s| s.iteration_count), Ok(s.iteration_count));
+    quit.store(true, Ordering::Relaxed);
+    for p in pollers {
+        assert!(p.join().unwrap() > 0);
+    }
+}
+
+/// A tick reading its own loop's statistics and running flag.
+#[test]
+fn a_tick_reads_its_own_loops_statistics() {
+    use std::sync::{Arc, OnceLock};
+    let me: Arc<OnceLock<Arc<rtstate::control::Handle>>> = Arc::new(OnceLock::new());
+    let (tx, rx) = mpsc::channel();
+    let inner = me.clone();
+    let config = LoopConfig::from_rate_hz(500.0).unwrap();
+    let h = Arc::new(
+        ControlLoop::spawn(config, move |t: &Tick| {
+            if let Some(h) = inner.get() {
+                let s = h.stats();
+                let _ = tx.send((t.iteration, s.iteration_count, h.is_running()));
+            }
+            Ok(Flow::Continue)
+        })
+        .unwrap(),
+    );
+    me.set(h.clone()).unwrap();
+    let (iteration, counted, running) = rx.recv_timeout(GENEROUS).expect("a tick reads");
+    // The tick being run is not yet counted.
+    assert_eq!(counted, iteration);
+    assert!(running);
+    let s = h.stop(GENEROUS).unwrap();
+    assert!(!s.running);
+}
+
+/// `spawn_gated`: the loop applies its settings and reports ready, but its
+/// first tick waits until the gate is opened (or dropped).
+#[test]
+fn a_gated_loop_ticks_only_once_its_gate_opens() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let ticks = Arc::new(AtomicU64::new(0));
+    let counted = ticks.clone();
+    let config = LoopConfig::from_rate_hz(1000.0).unwrap();
+    let (h, gate) = ControlLoop::spawn_gated(config, move |_t: &Tick| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        Ok(Flow::Continue)
+    })
+    .unwrap();
+    assert!(h.is_running());
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(ticks.load(Ordering::Relaxed), 0);
+    gate.open();
+    let deadline = std::time::Instant::now() + GENEROUS;
+    while ticks.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(ticks.load(Ordering::Relaxed) > 0);
+    let s = h.stop(GENEROUS).unwrap();
+    assert_eq!(s.iteration_count, ticks.load(Ordering::Relaxed));
+}
+
+/// A stop requested before the gate opens ends the loop without a tick.
+#[test]
+fn a_gated_loop_stopped_before_its_gate_opens_never_ticks() {
+    let config = LoopConfig::from_rate_hz(1000.0).unwrap();
+    let (h, gate) = ControlLoop::spawn_gated(config, |_t: &Tick| Ok(Flow::Continue)).unwrap();
+    h.request_stop();
+    drop(gate);
+    let s = h.stop(GENEROUS).unwrap();
+    assert_eq!(s.iteration_count, 0);
+    assert_eq!(s.stop_reason, Some(StopReason::Requested));
 }

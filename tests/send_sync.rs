@@ -24,7 +24,7 @@ fn public_handles_are_send_and_sync() {
     send_sync::<EstimatedState>();
     send_sync::<control::Handle>();
     send_sync::<control::Autopilot>();
-    send_sync::<control::Stats>();
+    send_sync::<control::LoopStats>();
     send_sync::<control::LoopConfig>();
     send_sync::<control::pid::Controller>();
     // A reader is one consumer's cursor: it moves between threads; its

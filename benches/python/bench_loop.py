@@ -5,14 +5,14 @@ Rows (each runs RTSTATE_LOOP_SECS seconds, default 10, at 1 kHz):
 - rtstate ControlLoop, Python callable (the GIL taken for each call);
 - DART-Planner's loop: a Python thread sleeping ``time.sleep(deadline - now)``
   to an absolute deadline (its ``RealTimeControlLoop``);
-- the seed's estimator loop: ``time.sleep(0.001)`` after each tick;
+- DART-Planner's estimator loop: ``time.sleep(0.001)`` after each tick;
 - bare Rust ``clock_nanosleep`` absolute-deadline loop (the kernel's floor,
   ``rtstate::control::bare_loop``).
 
 Every row records the time each tick started (CLOCK_MONOTONIC, ns) and is
 summarised the same way: ticks, ticks expected, drift (last tick vs its
 nominal time), and the period error |t[k] - t[k-1] - 1 ms| as p50, p90,
-p99, max in µs. Targets (DESIGN.md): ticks within 0.1 % of the expected;
+p99, max in µs. Targets: ticks within 0.1 % of the expected;
 p99 period error ≤ 0.25× the sleep loop's and ≤ 1.5× the bare Rust loop's.
 """
 
@@ -62,7 +62,7 @@ def dart_sleep_to_deadline(secs: float) -> List[int]:
     return stamps
 
 
-def seed_sleep_1ms(secs: float) -> List[int]:
+def dart_sleep_1ms(secs: float) -> List[int]:
     stamps: List[int] = []
     start = time.perf_counter()
     while time.perf_counter() - start < secs:
@@ -102,7 +102,7 @@ def main() -> None:
         "rtstate loop, Rust tick": rust_tick,
         "rtstate loop, Python callable": python_callable,
         "Python sleep-to-deadline (DART)": dart_sleep_to_deadline,
-        "Python time.sleep(0.001) (seed)": seed_sleep_1ms,
+        "Python time.sleep(0.001) (DART-Planner)": dart_sleep_1ms,
         "bare Rust clock_nanosleep": bare_rust,
     }
     results = {}
@@ -121,7 +121,7 @@ def main() -> None:
         )
     ours = results["rtstate loop, Rust tick"]["p99"]
     ours_py = results["rtstate loop, Python callable"]["p99"]
-    sleep = results["Python time.sleep(0.001) (seed)"]["p99"]
+    sleep = results["Python time.sleep(0.001) (DART-Planner)"]["p99"]
     dart = results["Python sleep-to-deadline (DART)"]["p99"]
     bare = results["bare Rust clock_nanosleep"]["p99"]
 
@@ -130,9 +130,9 @@ def main() -> None:
 
     print()
     print(
-        f"p99 ratios: Rust tick vs seed sleep loop {ratio(ours, sleep)} (target <= 0.25x), "
+        f"p99 ratios: Rust tick vs DART-Planner sleep loop {ratio(ours, sleep)} (target <= 0.25x), "
         f"vs DART sleep-to-deadline {ratio(ours, dart)}, vs bare Rust {ratio(ours, bare)} "
-        f"(target <= 1.5x); Python callable vs seed sleep loop {ratio(ours_py, sleep)}, "
+        f"(target <= 1.5x); Python callable vs DART-Planner sleep loop {ratio(ours_py, sleep)}, "
         f"vs bare Rust {ratio(ours_py, bare)}"
     )
     r = results["rtstate loop, Rust tick"]

@@ -9,12 +9,17 @@ composes them: the wrapper's Rust autopilot at its rate, and a
 
 from __future__ import annotations
 
-import asyncio
 import atexit
+import math
+import numbers
 import threading
-from typing import Any, Dict, Optional
+import time
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from ._rtstate import ControlLoop, RealTimeControlWrapper, StateSnapshot, _stop_all_loops
+from ._rtstate import ControlLoop, RealTimeControlWrapper, _stop_all_loops
+
+if TYPE_CHECKING:
+    from ._rtstate import _LoopStatsDict
 
 __all__ = [
     "StateEstimatorController",
@@ -23,15 +28,54 @@ __all__ = [
 ]
 
 
-async def _wait_for_update_async(buffer: Any, timeout: float = 1.0) -> Optional[StateSnapshot]:
-    """``buffer.wait_for_update_async(timeout)`` where the buffer has it,
-    else ``buffer.wait_for_update`` in the default executor (it releases
-    the interpreter while it waits)."""
-    native = getattr(buffer, "wait_for_update_async", None)
-    if native is not None:
-        return await native(timeout)  # type: ignore[no-any-return]
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, buffer.wait_for_update, timeout)  # type: ignore[no-any-return]
+def _rate(value: Any, name: str) -> float:
+    """``value`` as a rate in Hz: a real number, finite and > 0. The error
+    names ``name`` as the caller wrote it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (Hz), got {type(value).__name__}")
+    hz = float(value)
+    if not (math.isfinite(hz) and 0.0 < hz <= 1e9):
+        raise ValueError(f"{name} must be finite, > 0 and at most 1e9 Hz, got {hz}")
+    return hz
+
+
+def _require(obj: Any, what: str, methods: tuple[str, ...]) -> None:
+    missing = [m for m in methods if not callable(getattr(obj, m, None))]
+    if missing:
+        raise TypeError(
+            f"{what} must have {' and '.join(f'{m}()' for m in methods)}; "
+            f"{type(obj).__qualname__} lacks {', '.join(f'{m}()' for m in missing)}"
+        )
+
+
+class EstimatorCounts(TypedDict):
+    """``StateEstimatorController.get_statistics()["estimator_controller"]``."""
+
+    estimator_updates: int
+    """Calls of ``estimator.update()``."""
+    controller_updates: int
+    """Estimates published into the controller."""
+    empty_estimates: int
+    """Ticks whose ``estimator.get_latest()`` returned None."""
+    last_estimator_update: float
+    """Wall-clock time of the last ``update()``, s (0 before)."""
+    last_controller_update: float
+    """Wall-clock time of the last publish into the controller, s (0 before)."""
+
+
+class EstimatorControllerStats(TypedDict):
+    """:meth:`StateEstimatorController.get_statistics`."""
+
+    estimator_controller: EstimatorCounts
+    """The counts above."""
+    estimator_loop: "_LoopStatsDict"
+    """The estimator loop's statistics (a :class:`ControlLoop`'s)."""
+    controller: Any
+    """The controller's ``get_combined_stats()``."""
+    running: bool
+    """Whether both the estimator loop and the controller run."""
+    update_frequency_hz: float
+    """The estimator loop's rate, Hz."""
 
 
 class StateEstimatorController:
@@ -53,13 +97,16 @@ class StateEstimatorController:
         controller: RealTimeControlWrapper,
         update_frequency_hz: float = 100.0,
     ) -> None:
+        _require(estimator, "estimator", ("update", "get_latest"))
+        # A RealTimeControlWrapper, or anything with its loop interface.
+        _require(controller, "controller", ("update_state", "start", "stop", "is_running"))
         self.estimator = estimator
         self.controller = controller
-        self.update_frequency_hz = float(update_frequency_hz)
+        self.update_frequency_hz = _rate(update_frequency_hz, "update_frequency_hz")
         self.update_period = 1.0 / self.update_frequency_hz
         self._lock = threading.RLock()
         self._loop = ControlLoop(self._step, self.update_frequency_hz)
-        self._stats: Dict[str, Any] = {
+        self._stats: EstimatorCounts = {
             "estimator_updates": 0,
             "controller_updates": 0,
             "empty_estimates": 0,
@@ -69,8 +116,6 @@ class StateEstimatorController:
 
     def _step(self) -> None:
         """One estimator tick (on the loop thread)."""
-        import time
-
         self.estimator.update()
         now = time.time()
         self._stats["estimator_updates"] += 1
@@ -103,13 +148,13 @@ class StateEstimatorController:
         """Whether both the estimator loop and the controller run."""
         return self._loop.is_running() and self.controller.is_running()
 
-    def get_statistics(self) -> Dict[str, Any]:
+    def get_statistics(self) -> EstimatorControllerStats:
         """``{"estimator_controller", "estimator_loop", "controller",
         "running", "update_frequency_hz"}``: the counts, the estimator loop's
         statistics (errors, last_error, rates, lateness), the controller's
         combined statistics."""
         return {
-            "estimator_controller": dict(self._stats),
+            "estimator_controller": EstimatorCounts(**self._stats),
             "estimator_loop": self._loop.get_stats(),
             "controller": self.controller.get_combined_stats(),
             "running": self.is_running(),
@@ -125,15 +170,19 @@ def create_rt_control_wrapper(
     frequency_hz: float = 1000.0, use_fast_state: bool = True
 ) -> RealTimeControlWrapper:
     """A :class:`RealTimeControlWrapper` with default settings."""
-    return RealTimeControlWrapper(frequency_hz=frequency_hz, use_fast_state=use_fast_state)
+    return RealTimeControlWrapper(
+        frequency_hz=_rate(frequency_hz, "frequency_hz"), use_fast_state=use_fast_state
+    )
 
 
 def create_estimator_controller(
     estimator: Any, frequency_hz: float = 1000.0, estimator_frequency_hz: float = 100.0
 ) -> StateEstimatorController:
     """A :class:`StateEstimatorController` over a new wrapper at ``frequency_hz``."""
+    _require(estimator, "estimator", ("update", "get_latest"))
+    hz = _rate(estimator_frequency_hz, "estimator_frequency_hz")
     controller = create_rt_control_wrapper(frequency_hz)
-    return StateEstimatorController(estimator, controller, estimator_frequency_hz)
+    return StateEstimatorController(estimator, controller, hz)
 
 
 # Loop threads must not attach to a finalising interpreter: stop them first.

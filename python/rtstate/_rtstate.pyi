@@ -2,7 +2,7 @@
 ``python -m mypy.stubtest rtstate._rtstate``)."""
 
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
-from typing import Any, Generic, Literal, Optional, TypeVar, final
+from typing import Any, Generic, Literal, Optional, TypedDict, TypeVar, final
 
 import numpy as np
 import numpy.typing as npt
@@ -457,6 +457,167 @@ def create_state_manager(clock: Optional[_Clock] = None) -> StateManager:
 def _raise_error(variant: str) -> None:
     """Raises the Python exception of one Rust ``Error`` variant (for tests)."""
 
+# ------------------------------------------------- statistics dictionaries --
+# Stub-only types, for type checkers (not importable at run time: name them
+# under ``typing.TYPE_CHECKING``, e.g. ``from rtstate._rtstate import
+# _LoopStatsDict``): the shapes of the dictionaries the control loops and
+# subscriptions return, every key documented.
+
+class _PercentilesDict(TypedDict):
+    """A distribution of durations, in milliseconds (log-linear histogram:
+    each percentile within 0.8 % of a recorded value, ``max`` exact)."""
+
+    p50: float
+    """Median, ms."""
+    p90: float
+    """90th percentile, ms."""
+    p99: float
+    """99th percentile, ms."""
+    max: float
+    """Largest sample, ms."""
+    count: int
+    """Number of samples."""
+
+class _RealTimeSettingDict(TypedDict):
+    """One requested real-time setting and what became of it."""
+
+    setting: str
+    """``"sched_fifo"``, ``"cpu_affinity"``, ``"mlockall"`` or ``"timer_slack"``."""
+    requested: str
+    """What was asked for, e.g. ``"priority 80"``."""
+    applied: bool
+    """Whether the operating system applied it."""
+    reason: Optional[str]
+    """The operating system's reason when it did not, else None."""
+
+class _LoopStatsDict(TypedDict):
+    """A control loop's statistics (:meth:`ControlLoop.get_stats`,
+    :meth:`RealTimeControlWrapper.get_control_stats`): DART-Planner's keys,
+    then rtstate's. Read while the loop runs, two figures may be a tick
+    apart."""
+
+    iteration_count: int
+    """Ticks run."""
+    missed_deadlines: int
+    """DART-Planner's name for ``overruns``."""
+    frequency_target_hz: float
+    """The configured rate, Hz."""
+    frequency_actual_hz: float
+    """Ticks per second between the first and the last tick (0 before two)."""
+    mean_execution_time_ms: float
+    """Mean time inside the tick (callback or autopilot), ms."""
+    max_execution_time_ms: float
+    """Longest time inside the tick, ms."""
+    min_execution_time_ms: float
+    """Shortest time inside the tick, ms (0 before the first)."""
+    jitter_rms_ms: float
+    """Root mean square of ``period_error_ms``, ms."""
+    success_rate: float
+    """Fraction of ticks that did not raise (1.0 with no ticks)."""
+    overruns: int
+    """Ticks whose work ended after the next deadline."""
+    missed_ticks: int
+    """Deadlines skipped because a tick overran by ``catch_up`` periods or more."""
+    errors: int
+    """Ticks whose callback raised."""
+    last_error: Optional[str]
+    """The last callback exception as ``"Type: message"``, or None."""
+    last_panic: Optional[str]
+    """The message of a Rust panic that stopped the loop, or None."""
+    period_ms: _PercentilesDict
+    """Time between the starts of consecutive ticks."""
+    period_error_ms: _PercentilesDict
+    """|actual − expected| time between consecutive ticks."""
+    lateness_ms: _PercentilesDict
+    """How late each tick started after its deadline."""
+    cpu_time_s: float
+    """CPU time of the loop thread during the run (updated every 64 ticks), s."""
+    elapsed_s: float
+    """From the first tick's deadline to the last tick's start, s."""
+    running: bool
+    """Whether the loop thread is ticking."""
+    stop_reason: Optional[Literal["requested", "callback", "completed", "error", "panicked", "real_time"]]
+    """Why it stopped (None while running or before a run): ``stop()``, the
+    callback returned False, a fixed run ended, ``stop_on_error``, a panic,
+    a refused real-time setting."""
+    real_time: list[_RealTimeSettingDict]
+    """The real-time settings requested, in the order applied."""
+
+class _WrapperStatsDict(TypedDict):
+    """:meth:`RealTimeControlWrapper.get_wrapper_stats`."""
+
+    control_iterations: int
+    """Ticks the autopilot loop ran (its ``iteration_count``)."""
+    state_updates: int
+    """States published through :meth:`RealTimeControlWrapper.update_state`."""
+    command_updates: int
+    """Setpoints published through :meth:`RealTimeControlWrapper.update_command`."""
+    errors: int
+    """State/command callback calls that raised."""
+    callback_calls: int
+    """State and command callback calls."""
+    last_state_time: float
+    """Wall-clock time of the last ``update_state``, s (0 before)."""
+    last_command_time: float
+    """Wall-clock time of the last ``update_command``, s (0 before)."""
+    commands_published: int
+    """Commands the autopilot published (the command buffer's version)."""
+
+class _CombinedStatsDict(TypedDict):
+    """:meth:`RealTimeControlWrapper.get_combined_stats`."""
+
+    control_loop: _LoopStatsDict
+    """The autopilot loop's statistics."""
+    state_buffer: dict[str, Any]
+    """The state buffer's ``get_statistics()``."""
+    wrapper: _WrapperStatsDict
+    """The wrapper's own counters."""
+    running: bool
+    """Whether the autopilot loop is ticking."""
+    frequency_hz: float
+    """The autopilot loop's target rate, Hz."""
+
+class _SubscriptionCountersDict(TypedDict):
+    """:attr:`Subscription.counters`."""
+
+    delivered: int
+    """Events taken by the consumer."""
+    dropped: int
+    """Events discarded by the queue's policy (a full queue), including
+    those overwritten but not yet noticed."""
+    gaps: int
+    """Versions the consumer never saw between two it took (drops and
+    publishes before a reset)."""
+    duplicates: int
+    """Events taken whose version was not newer than the previous one's
+    (after a reset)."""
+
+class _SubscriptionStatisticsDict(_SubscriptionCountersDict):
+    """:meth:`Subscription.get_statistics`: the counters, plus:"""
+
+    qsize: int
+    """Events queued now."""
+    maxsize: int
+    """The queue's capacity (1 for ``"keep_latest"``)."""
+    policy: Literal["drop_oldest", "drop_newest", "keep_latest"]
+    """What a full queue drops."""
+    closed: bool
+    """Whether the subscription has ended (it may still hold events)."""
+
+class _CommandDict(TypedDict):
+    """One autopilot command."""
+
+    thrust: float
+    """Collective thrust along body +z, N."""
+    roll_rate: float
+    """Body roll rate, rad/s."""
+    pitch_rate: float
+    """Body pitch rate, rad/s."""
+    yaw_rate: float
+    """Body yaw rate, rad/s."""
+    timestamp: float
+    """The state's timestamp the command was computed from, s."""
+
 @final
 class UpdateEvent:
     """One publish as a subscriber receives it: read as a dict
@@ -492,6 +653,15 @@ class UpdateEvent:
         """The values, in the order of ``keys()``."""
     def items(self) -> list[tuple[str, Any]]:
         """``(key, value)`` pairs, in the order of ``keys()``."""
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickles as its values (the state pickled as itself)."""
+    def __copy__(self) -> UpdateEvent:
+        """Events are immutable: a copy is the event itself."""
+    def __deepcopy__(self, memo: Any, /) -> UpdateEvent:
+        """A new event whose state is a deep copy."""
+
+def _update_event(state: Any, version: int, timestamp: float, source: str, published_at: float) -> UpdateEvent:
+    """Rebuilds an :class:`UpdateEvent` from its values (its pickle)."""
 
 @final
 class Subscription:
@@ -499,9 +669,11 @@ class Subscription:
     ``asyncio.Queue``, plus blocking iteration from threads.
 
     The writer never waits for it and never takes the interpreter for it:
-    a publish from any thread wakes an awaiting ``get()`` through a socket
-    registered with the running loop only while a ``get()`` is pending (no
-    polling). After :meth:`close`, ``buffer.unsubscribe(queue)`` or
+    a publish from any thread wakes an awaiting ``get()`` through an
+    ``eventfd`` (Linux; a socket pair elsewhere) registered with the running
+    loop at the first ``get()`` that waits and kept there while the
+    subscription is used (no polling, no per-``get()`` registration). It is
+    removed when the subscription ends or is garbage collected. After :meth:`close`, ``buffer.unsubscribe(queue)`` or
     ``buffer.reset()``, queued events can still be taken; then ``get()`` and
     ``get_nowait()`` raise :class:`ClosedError` and iteration stops.
     """
@@ -537,14 +709,16 @@ class Subscription:
     def closed(self) -> bool:
         """Whether the subscription has ended (it may still hold events)."""
     def close(self) -> None:
-        """Ends the subscription; pending ``get()`` calls wake."""
+        """Ends the subscription; pending ``get()`` calls wake (and raise
+        :class:`ClosedError` once it is drained); the wake-up descriptor
+        leaves the event loop."""
     def task_done(self) -> None:
         """For ``asyncio.Queue`` compatibility; does nothing."""
     @property
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> _SubscriptionCountersDict:
         """``delivered dropped gaps duplicates`` of this subscription
         (``dropped`` includes events overwritten but not yet noticed)."""
-    def get_statistics(self) -> dict[str, Any]:
+    def get_statistics(self) -> _SubscriptionStatisticsDict:
         """The counters plus ``qsize maxsize policy closed``."""
     def _poll(self) -> Optional[UpdateEvent]:
         """Internal (asyncio glue): the next event, or None with the waker registered."""
@@ -559,10 +733,12 @@ class _RustPublisher:
     """Testing aid: the handle of a ``_publish_from_rust_thread`` thread."""
 
     def join(self, timeout: Optional[float] = None) -> Optional[int]:
-        """Waits (interpreter released) for the thread; how many states it
-        published, or None if ``timeout`` seconds passed."""
+        """Waits (interpreter released, signals checked) for the thread; how
+        many states it published, or None if ``timeout`` seconds passed
+        (None, +inf or too large: no limit). Any thread may call it, any
+        number of times; :class:`PanickedError` if the thread panicked."""
     def is_finished(self) -> bool:
-        """Whether the thread has finished."""
+        """Whether the thread has finished (never waits)."""
 
 def _publish_from_rust_thread(
     buffer: FastDroneStateBuffer, states: Any, interval_s: float = 0.0
@@ -619,22 +795,28 @@ class ControlLoop:
     def callback(self) -> Callable[[], Any]:
         """The callable."""
     def start(self) -> None:
-        """Starts the loop on its own thread (:class:`AlreadyRunningError` if it runs)."""
-    def stop(self, timeout: float = 1.0) -> Optional[dict[str, Any]]:
+        """Starts the loop on its own thread (:class:`AlreadyRunningError` if
+        it runs; of concurrent calls exactly one starts it)."""
+    def stop(self, timeout: float = 1.0) -> Optional[_LoopStatsDict]:
         """Asks the loop to stop and waits up to ``timeout`` s (interpreter
-        released); returns the final statistics, None if never started.
-        ``TimeoutError`` if a callback still runs then (the loop stops once
-        it returns); :class:`CallbackError` if it stopped on a callback error."""
+        released, signals checked every 100 ms; +inf or a value too large to
+        represent: no limit; negative or NaN: ``ValueError``); returns the
+        final statistics, None if never started. ``TimeoutError`` if a
+        callback still runs then (the loop stops once it returns; from
+        inside the loop's own callback it always does);
+        :class:`CallbackError` if it stopped on a callback error."""
     def is_running(self) -> bool:
-        """Whether the loop thread is ticking."""
-    def run(self, duration: Optional[float] = None) -> dict[str, Any]:
+        """Whether the loop thread is ticking. Never waits: callable from any
+        thread, the loop's own callback included."""
+    def run(self, duration: Optional[float] = None) -> _LoopStatsDict:
         """Starts the loop if needed and blocks (interpreter released, signals
-        checked every 50 ms) until it stops by itself or ``duration`` s pass;
-        then stops it and returns its statistics. Ctrl-C stops the loop and
-        raises ``KeyboardInterrupt``."""
-    def get_stats(self) -> dict[str, Any]:
-        """The statistics now: the keys of
-        :meth:`RealTimeControlWrapper.get_control_stats`."""
+        checked every 100 ms) until it stops by itself or ``duration`` s pass
+        (None, +inf or too large to represent: no limit; negative or NaN:
+        ``ValueError``); then stops it and returns its statistics. Ctrl-C
+        stops the loop and raises ``KeyboardInterrupt``."""
+    def get_stats(self) -> _LoopStatsDict:
+        """The statistics now. Never waits: callable from any thread, the
+        loop's own callback included."""
     def last_exception(self) -> Optional[BaseException]:
         """The callback's last exception, or None."""
     def raise_last_error(self) -> None:
@@ -683,15 +865,21 @@ class RealTimeControlWrapper:
     def state_buffer(self) -> ThreadSafeStateBuffer:
         """The buffer the controller's state is published to."""
     def start(self) -> None:
-        """Starts the autopilot loop (does nothing if it runs)."""
+        """Starts the autopilot loop (does nothing if it runs; of concurrent
+        calls one starts it)."""
     def stop(self, timeout: float = 1.0) -> None:
-        """Stops the loop (``TimeoutError`` if a callback still runs after ``timeout`` s)."""
+        """Stops the loop (``TimeoutError`` if a callback still runs after
+        ``timeout`` s; +inf or too large: no limit; negative or NaN:
+        ``ValueError``)."""
     def is_running(self) -> bool:
-        """Whether the loop thread is ticking."""
+        """Whether the loop thread is ticking (never waits)."""
     def update_state(self, state: Any, source: Optional[str] = None) -> int:
         """Publishes a ``DroneState``, a ``FastDroneState`` or an estimate
         with ``.pose``/``.twist`` (converted) for the controller (source
-        ``"external"`` by default); returns the buffer's version."""
+        ``"external"`` by default); returns the buffer's version. The state
+        is converted and checked first: a refused one publishes nothing.
+        With a ``DroneStateBuffer``, ``state_buffer.reset()`` also empties
+        the autopilot's mirror (it commands nothing until the next state)."""
     def update_command(
         self,
         position_setpoint: Any = None,
@@ -702,8 +890,10 @@ class RealTimeControlWrapper:
     ) -> int:
         """Sets the setpoint (None keeps a field's current value): m, m/s,
         rad (yaw tracked; roll/pitch feed-forward), rad/s, N (hover thrust;
-        0 means m·g). pint quantities are converted; NaN/inf raise
-        ``ValueError`` naming the field. Returns the setpoint's version."""
+        0 means m·g). Only real numbers (and pint quantities, converted) are
+        accepted: ``str``, ``bool``, complex, ``None`` inside a vector or
+        arrays of such dtypes raise ``TypeError``, NaN/inf ``ValueError``,
+        each naming the field. Returns the setpoint's version."""
     def get_setpoint(self) -> dict[str, Any]:
         """The setpoint tracked now (the ``update_command`` fields)."""
     def set_gains(
@@ -726,7 +916,8 @@ class RealTimeControlWrapper:
         current). DART-Planner's ``*_pos`` map to the position stage
         (position error → velocity setpoint), ``*_att`` to the attitude stage
         (attitude error → rates); ``*_vel`` and ``*_rate`` are the velocity
-        and body-rate stages. Negative or non-finite gains raise ``ValueError``."""
+        and body-rate stages. Negative or non-finite gains raise
+        ``ValueError``, non-numbers ``TypeError``, each naming the keyword."""
     def get_gains(self) -> dict[str, dict[str, Any]]:
         """The gains of the ``position velocity attitude rate`` stages."""
     def get_latest_state(self) -> Optional[StateSnapshot[Any]]:
@@ -734,45 +925,46 @@ class RealTimeControlWrapper:
     def get_state_at_time(self, target_time: float, max_age: float = 0.1) -> Optional[StateSnapshot[Any]]:
         """The state buffer's snapshot nearest ``target_time`` within ``max_age``."""
     def wait_for_state_update(self, timeout: float = 1.0) -> Optional[StateSnapshot[Any]]:
-        """Blocks (interpreter released) for the next state; None on timeout."""
+        """Blocks (interpreter released, signals checked every 100 ms, so
+        Ctrl-C arrives promptly) for the next state; None on timeout."""
     def wait_for_state_update_async(self, timeout: float = 1.0) -> Awaitable[Optional[StateSnapshot[Any]]]:
         """Awaits the next state; None on timeout."""
     def set_state_update_callback(self, callback: Optional[Callable[[DroneState], Any]]) -> None:
         """Calls ``callback(DroneState)`` on the loop thread for each new state
-        version the controller reads (None removes it)."""
+        version the controller reads (None removes it; anything else not
+        callable: ``TypeError``)."""
     def set_command_update_callback(self, callback: Optional[Callable[[dict[str, float]], Any]]) -> None:
         """Calls ``callback({"thrust", "roll_rate", "pitch_rate", "yaw_rate",
-        "timestamp"})`` on the loop thread after each command (None removes it)."""
+        "timestamp"})`` on the loop thread after each command (None removes
+        it; anything else not callable: ``TypeError``)."""
     def set_error_callback(self, callback: Optional[Callable[[str], Any]]) -> None:
         """Calls ``callback("Type: message")`` when a state or command
-        callback raises (counted and kept; the loop goes on)."""
+        callback raises (counted and kept; the loop goes on). Not callable
+        and not None: ``TypeError``."""
     def last_exception(self) -> Optional[BaseException]:
         """The last exception a callback raised, or None."""
     def raise_last_error(self) -> None:
         """Raises :class:`CallbackError` from the last callback exception, if any."""
-    def get_latest_command(self) -> Optional[dict[str, float]]:
+    def get_latest_command(self) -> Optional[_CommandDict]:
         """The latest command (``thrust roll_rate pitch_rate yaw_rate timestamp``)."""
-    def get_control_stats(self) -> dict[str, Any]:
-        """The loop's statistics: ``iteration_count missed_deadlines``
-        (= overruns) ``frequency_target_hz frequency_actual_hz
-        mean/max/min_execution_time_ms jitter_rms_ms success_rate`` (ticks
-        without error), ``overruns missed_ticks errors last_error
-        last_panic cpu_time_s elapsed_s running stop_reason``,
-        ``period_ms period_error_ms lateness_ms`` (``p50 p90 p99 max count``)
-        and ``real_time`` (``setting requested applied reason`` per setting)."""
+    def get_control_stats(self) -> _LoopStatsDict:
+        """The autopilot loop's statistics (every key documented on
+        :class:`_LoopStatsDict`)."""
     def get_state_buffer_stats(self) -> dict[str, Any]:
         """The state buffer's statistics."""
-    def get_wrapper_stats(self) -> dict[str, Any]:
+    def get_wrapper_stats(self) -> _WrapperStatsDict:
         """The wrapper's counters (``control_iterations state_updates
         command_updates errors callback_calls last_state_time
         last_command_time commands_published``)."""
-    def get_combined_stats(self) -> dict[str, Any]:
+    def get_combined_stats(self) -> _CombinedStatsDict:
         """``{"control_loop", "state_buffer", "wrapper", "running", "frequency_hz"}``."""
 
 @final
 class SimVehicle:
-    """The Rust multirotor simulation (world z up, thrust along body z,
-    body rates following the command through a first-order lag)."""
+    """The Rust multirotor simulation (world frame ENU, z up; thrust along
+    body +z; body rates following the command through a first-order lag).
+    Public so that examples and tests can fly the autopilot without
+    hardware."""
 
     def __new__(
         cls,
@@ -806,7 +998,7 @@ class SimVehicle:
         ``state_buffer`` (a ``FastDroneStateBuffer``) if given. Held still
         before the first command."""
     def stop(self, timeout: float = 1.0) -> None:
-        """Stops the sim loop."""
+        """Stops the sim loop (``timeout`` as for :meth:`ControlLoop.stop`)."""
     def is_running(self) -> bool:
         """Whether the sim loop runs."""
 

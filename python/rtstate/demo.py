@@ -1,7 +1,8 @@
 """``python -m rtstate demo``: a simulated quadrotor flown at 1 kHz.
 
-- The vehicle is the Rust simulation (:class:`rtstate._rtstate.SimVehicle`),
-  stepped by a Rust loop at 1 kHz with the controller's latest command.
+- The vehicle is the Rust simulation (:class:`rtstate.SimVehicle`), stepped
+  by a Rust loop at 1 kHz with the controller's latest command. World frame
+  z up (the README's conventions): the setpoints are metres above ground.
 - A noisy Python estimator at 100 Hz (a native :class:`ControlLoop` running
   a Python callable, through :class:`StateEstimatorController`) reads the
   true state, adds Gaussian noise, publishes a ``DroneState`` into a
@@ -31,7 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO
 import numpy as np
 
 from ._control import StateEstimatorController
-from ._rtstate import (
+from . import (
     ControlLoop,
     DroneState,
     DroneStateBuffer,

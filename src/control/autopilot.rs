@@ -6,7 +6,7 @@
 //! publisher holds.
 
 use super::pid::{Command, Config, Controller, Gains, Setpoint};
-use super::runner::{ControlLoop, Flow, Handle, LoopConfig, Tick, TickResult};
+use super::{ControlLoop, Flow, Handle, LoopConfig, Tick, TickResult};
 use crate::{Error, FastDroneState, SlotRing, Source, StateBuffer, Version};
 
 /// The buffers a running autopilot talks through. Cloning gives handles on

@@ -19,16 +19,21 @@
 
 mod autopilot;
 mod bare;
+mod config;
+mod handle;
 pub mod pid;
-mod rt;
+pub(crate) mod rt;
 mod runner;
 pub mod sim;
 mod stats;
 
 pub use autopilot::Autopilot;
 pub use bare::bare_loop;
-pub use runner::{
-    ControlLoop, Flow, Handle, LoopConfig, RtPolicy, RtSettings, Tick, TickResult,
-    DEFAULT_CATCH_UP, DEFAULT_SPIN, DEFAULT_TIMER_SLACK,
+pub use config::{
+    LoopConfig, RtPolicy, RtSettings, DEFAULT_CATCH_UP, DEFAULT_SPIN, DEFAULT_TIMER_SLACK,
 };
-pub use stats::{Percentiles, RtReport, RtStatus, Stats, StopReason};
+pub use handle::{Gate, Handle};
+pub use runner::{ControlLoop, Flow, Tick, TickResult};
+#[cfg(feature = "python")]
+pub(crate) use stats::Relaxed;
+pub use stats::{LoopStats, Percentiles, RtReport, RtStatus, StopReason};

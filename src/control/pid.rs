@@ -45,6 +45,7 @@
 //! untouched; for a non-finite input the command is the hover thrust with
 //! zero rates.
 
+use crate::state::wrap_angle;
 use crate::{Error, FastDroneState};
 
 /// What the controller is asked to reach. Plain data (`Pod`) so that it can
@@ -314,17 +315,6 @@ impl Stage {
             self.axes[1].integral,
             self.axes[2].integral,
         ]
-    }
-}
-
-/// Wraps an angle to (−π, π].
-fn wrap_angle(a: f64) -> f64 {
-    let two_pi = std::f64::consts::TAU;
-    let w = a - two_pi * ((a + std::f64::consts::PI) / two_pi).floor();
-    if w <= -std::f64::consts::PI {
-        w + two_pi
-    } else {
-        w
     }
 }
 

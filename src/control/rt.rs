@@ -1,6 +1,7 @@
 //! The operating-system calls of the control loop: absolute-deadline sleep,
 //! thread CPU time, and the real-time settings (SCHED_FIFO, CPU affinity,
-//! `mlockall`, timer slack). This is the only module of `control` with
+//! `mlockall`, timer slack); and the `eventfd` the Python subscriptions wake
+//! their event loop through. This is the only module of `control` with
 //! `unsafe` code; each `unsafe` block is the single libc call it names, on a
 //! function carrying its own `#[allow(unsafe_code)]`.
 //!
@@ -220,6 +221,23 @@ impl Saved {
             let _ = set_timer_slack(slack.max(1));
         }
     }
+}
+
+/// A new nonblocking, close-on-exec `eventfd` (counter 0): the wake-up
+/// descriptor of the Python subscriptions. Writing 8 bytes adds to the
+/// counter and makes it readable; one read returns and clears the sum.
+#[cfg(all(target_os = "linux", feature = "python"))]
+#[allow(unsafe_code)]
+pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain integer arguments; the result is checked before use.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by `eventfd`, is open, and is owned by
+    // nothing else: the `OwnedFd` becomes its only owner.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

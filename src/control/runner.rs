@@ -1,12 +1,13 @@
-//! The fixed-rate loop: [`ControlLoop`], its [`LoopConfig`], the [`Tick`]
-//! context and the [`Handle`] of a loop running on its own thread.
+//! The fixed-rate loop: [`ControlLoop`] and the [`Tick`] context it gives
+//! each tick. Its configuration is in `config`, the [`Handle`] of a loop on
+//! its own thread in `handle`.
 //!
 //! # Algorithm
 //!
 //! 1. Apply the requested real-time settings to the loop thread; under
 //!    [`RtPolicy::Strict`] the first refusal aborts the start with
 //!    [`Error::RealTime`], under [`RtPolicy::Warn`] it is recorded in
-//!    [`Stats::real_time`]. Take `start = clock.now_ns()`.
+//!    [`LoopStats::real_time`]. Take `start = clock.now_ns()`.
 //! 2. Tick `k`'s deadline is `start + k·period` (absolute: lateness never
 //!    accumulates). Wait for it: with the system clock, `clock_nanosleep`
 //!    (`CLOCK_MONOTONIC`, `TIMER_ABSTIME`) until `deadline − spin`, then spin
@@ -20,203 +21,27 @@
 //!    `catch_up` periods or more after deadline `k+1`, the deadlines in the
 //!    past are skipped (counted as missed) and the next tick is the first
 //!    deadline not yet passed; otherwise tick `k+1` runs at once, late, and
-//!    the loop catches up through at most `catch_up` late deadlines. Overruns and missed deadlines are counted when the
-//!    tick that caused them ends, the last tick included.
+//!    the loop catches up through at most `catch_up` late deadlines.
+//!    Overruns and missed deadlines are counted when the tick that caused
+//!    them ends, the last tick included.
 //! 5. Stop on request, on [`Flow::Stop`], on an error if `stop_on_error`, on a
 //!    panic, or after `n` ticks for [`ControlLoop::run_for`].
 //!
 //! The tick path allocates nothing and takes no lock: statistics are relaxed
 //! atomics (see `stats`). Only an error or a panic allocates (its message).
 
+use super::config::{LoopConfig, RtPolicy, RtSettings};
 use super::rt;
-use super::stats::{RtReport, RtStatus, Shared, Stats, StopReason};
-use crate::sync::{lock, Arc, Condvar, Mutex, Ordering};
+use super::stats::{LoopCounters, LoopStats, RtReport, RtStatus, StopReason};
+#[cfg(doc)]
+use super::Handle;
+use crate::sync::Arc;
 use crate::{Clock, Error};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
-
-/// The default spin window: sleep until this long before each deadline, then
-/// spin. Chosen from a measurement of `clock_nanosleep(CLOCK_MONOTONIC,
-/// TIMER_ABSTIME)` wake-up lateness at 1 kHz on the project's 2-core shared
-/// VM (10 000 wake-ups, three runs, default 50 µs timer slack): p50 76–79 µs,
-/// p90 85–102 µs, p99 98–118 µs, p99.9 0.6–0.9 ms. 150 µs covers the p99
-/// with margin; the rarer late wake-ups are reported as lateness. With a
-/// 1 ns timer slack (p99 70–114 µs) or SCHED_FIFO (p99 45–60 µs) a smaller
-/// window suffices.
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(150);
+use std::time::Duration;
 
 /// The longest single sleep, so that a stop request is seen promptly.
 const SLEEP_SLICE_NS: u64 = 50_000_000;
-
-/// How the loop treats a requested real-time setting that cannot be applied.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RtPolicy {
-    /// Refuse to start: return [`Error::RealTime`] naming the setting.
-    Strict,
-    /// Start anyway; the refusal and its reason are in [`Stats::real_time`].
-    #[default]
-    Warn,
-}
-
-/// Real-time settings for the loop thread; each is applied only when
-/// requested. Nothing is ignored silently: see [`RtPolicy`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RtSettings {
-    /// Run under `SCHED_FIFO` at this priority (1..=99).
-    pub fifo_priority: Option<i32>,
-    /// Pin the loop thread to these CPUs.
-    pub cpu_affinity: Option<Vec<usize>>,
-    /// `mlockall(MCL_CURRENT | MCL_FUTURE)`. Process-wide and permanent.
-    pub lock_memory: bool,
-    /// The loop thread's timer slack (`prctl(PR_SET_TIMERSLACK)`), ≥ 1 ns.
-    pub timer_slack: Option<Duration>,
-}
-
-/// The timer slack a loop asks for by default (1 ns: wake-ups as close to
-/// the deadline as the kernel allows). Any thread may set its own slack, so
-/// this needs no privilege; on the 16-core measurement machine it took the
-/// loop's p99 period error from about 1 ms to 14 µs.
-pub const DEFAULT_TIMER_SLACK: Duration = Duration::from_nanos(1);
-
-/// A loop's configuration (by default: [`DEFAULT_SPIN`],
-/// [`DEFAULT_CATCH_UP`], [`DEFAULT_TIMER_SLACK`], warn policy). Build it with [`LoopConfig::from_rate_hz`] or
-/// [`LoopConfig::from_period`] and adjust the public fields or the `with_*`
-/// methods.
-#[derive(Clone, Debug)]
-pub struct LoopConfig {
-    /// Time between deadlines.
-    pub period: Duration,
-    /// Spin for this long before each deadline instead of sleeping
-    /// ([`DEFAULT_SPIN`]). A window of a period or more spins all the time.
-    pub spin: Duration,
-    /// Real-time settings to apply.
-    pub real_time: RtSettings,
-    /// What to do when one cannot be applied.
-    pub policy: RtPolicy,
-    /// The clock the deadlines are on.
-    pub clock: Clock,
-    /// The loop thread's name (for `spawn`).
-    pub name: String,
-    /// Stop the loop when a tick returns an error (else count it and go on).
-    pub stop_on_error: bool,
-    /// After a tick that ends late by less than this many periods, the
-    /// deadlines it overran still run (back to back, late), so that the
-    /// loop keeps its tick count through a short stall; later than that,
-    /// they are skipped and counted as missed. 1 skips any deadline a whole
-    /// period in the past ([`DEFAULT_CATCH_UP`]).
-    pub catch_up: u32,
-}
-
-/// The default [`LoopConfig::catch_up`]: a stall of up to 4 periods (4 ms at
-/// 1 kHz, the size of the scheduling hiccups seen on shared VMs) is caught
-/// up; a longer one skips deadlines rather than bursting through them.
-pub const DEFAULT_CATCH_UP: u32 = 4;
-
-impl LoopConfig {
-    /// A loop at `hz` ticks per second (finite, > 0, period ≥ 1 ns).
-    pub fn from_rate_hz(hz: f64) -> Result<Self, Error> {
-        if !hz.is_finite() || hz <= 0.0 {
-            return Err(Error::InvalidArgument {
-                name: "rate_hz",
-                reason: format!("must be finite and > 0, got {hz}"),
-            });
-        }
-        let period = Duration::try_from_secs_f64(1.0 / hz).map_err(|e| Error::InvalidArgument {
-            name: "rate_hz",
-            reason: e.to_string(),
-        })?;
-        Self::from_period(period).map_err(|_| Error::InvalidArgument {
-            name: "rate_hz",
-            reason: format!("{hz} Hz gives a period below 1 ns"),
-        })
-    }
-
-    /// A loop with this period (≥ 1 ns).
-    pub fn from_period(period: Duration) -> Result<Self, Error> {
-        let c = LoopConfig {
-            period,
-            spin: DEFAULT_SPIN,
-            real_time: RtSettings {
-                timer_slack: Some(DEFAULT_TIMER_SLACK),
-                ..RtSettings::default()
-            },
-            policy: RtPolicy::default(),
-            clock: Clock::System,
-            name: "rtstate-loop".to_string(),
-            stop_on_error: false,
-            catch_up: DEFAULT_CATCH_UP,
-        };
-        c.validate()?;
-        Ok(c)
-    }
-
-    /// Sets the clock.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Sets the spin window.
-    pub fn with_spin(mut self, spin: Duration) -> Self {
-        self.spin = spin;
-        self
-    }
-
-    /// Sets the real-time settings and the policy.
-    pub fn with_real_time(mut self, settings: RtSettings, policy: RtPolicy) -> Self {
-        self.real_time = settings;
-        self.policy = policy;
-        self
-    }
-
-    /// Sets the thread name.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Sets `stop_on_error`.
-    pub fn with_stop_on_error(mut self, stop: bool) -> Self {
-        self.stop_on_error = stop;
-        self
-    }
-
-    /// Sets `catch_up` (at least 1).
-    pub fn with_catch_up(mut self, periods: u32) -> Self {
-        self.catch_up = periods.max(1);
-        self
-    }
-
-    /// Checks every field; [`ControlLoop::new`] and `spawn` call it.
-    pub fn validate(&self) -> Result<(), Error> {
-        let bad = |name, reason: String| Err(Error::InvalidArgument { name, reason });
-        if self.period.is_zero() || self.period.as_nanos() > u64::MAX as u128 / 4 {
-            return bad(
-                "period",
-                format!("must be ≥ 1 ns and sane, got {:?}", self.period),
-            );
-        }
-        if let Some(p) = self.real_time.fifo_priority {
-            if !(1..=99).contains(&p) {
-                return bad("fifo_priority", format!("must be in 1..=99, got {p}"));
-            }
-        }
-        if let Some(cpus) = &self.real_time.cpu_affinity {
-            if cpus.is_empty() {
-                return bad("cpu_affinity", "must name at least one cpu".into());
-            }
-        }
-        if let Some(s) = self.real_time.timer_slack {
-            if s.is_zero() {
-                return bad("timer_slack", "must be ≥ 1 ns (0 means the default)".into());
-            }
-        }
-        if self.name.contains('\0') {
-            return bad("name", "must not contain a NUL byte".into());
-        }
-        Ok(())
-    }
-}
 
 /// What the loop tells the tick closure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,7 +80,7 @@ pub type TickResult = Result<Flow, String>;
 pub struct ControlLoop<F> {
     config: LoopConfig,
     tick: F,
-    shared: Arc<Shared>,
+    counters: Arc<LoopCounters>,
 }
 
 impl<F> std::fmt::Debug for ControlLoop<F> {
@@ -270,12 +95,17 @@ impl<F: FnMut(&Tick) -> TickResult> ControlLoop<F> {
     /// A loop that will call `tick` once per period. Validates `config`.
     pub fn new(config: LoopConfig, tick: F) -> Result<Self, Error> {
         config.validate()?;
-        let shared = Arc::new(Shared::new(config.period.as_nanos() as u64));
+        let counters = Arc::new(LoopCounters::new(config.period.as_nanos() as u64));
         Ok(ControlLoop {
             config,
             tick,
-            shared,
+            counters,
         })
+    }
+
+    /// Its configuration, tick and counters (for `spawn`).
+    pub(super) fn into_parts(self) -> (LoopConfig, F, Arc<LoopCounters>) {
+        (self.config, self.tick, self.counters)
     }
 
     /// Runs `n_ticks` ticks on the calling thread (fewer if the tick stops
@@ -283,163 +113,27 @@ impl<F: FnMut(&Tick) -> TickResult> ControlLoop<F> {
     /// and are restored after it (except `mlockall`, which is process-wide).
     /// Returns the run's statistics, [`Error::RealTime`] under the strict
     /// policy, or [`Error::Panicked`] if the tick panicked.
-    pub fn run_for(&mut self, n_ticks: u64) -> Result<Stats, Error> {
+    pub fn run_for(&mut self, n_ticks: u64) -> Result<LoopStats, Error> {
         let saved = rt::Saved::capture();
         let result = run(
             &self.config,
             &mut self.tick,
-            &self.shared,
+            &self.counters,
             Some(n_ticks),
             None,
         );
         saved.restore();
-        result.map(|()| self.shared.snapshot())
+        result.map(|()| self.counters.snapshot())
     }
 
     /// The statistics of the last or current run.
-    pub fn stats(&self) -> Stats {
-        self.shared.snapshot()
+    pub fn stats(&self) -> LoopStats {
+        self.counters.snapshot()
     }
 }
 
-impl<F: FnMut(&Tick) -> TickResult + Send + 'static> ControlLoop<F> {
-    /// Starts a loop on a new thread named `config.name`. Returns once the
-    /// real-time settings are applied: [`Error::RealTime`] under the strict
-    /// policy if one was refused (the thread has then exited).
-    pub fn spawn(config: LoopConfig, tick: F) -> Result<Handle, Error> {
-        let ControlLoop {
-            config,
-            mut tick,
-            shared,
-        } = ControlLoop::new(config, tick)?;
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), Error>>(1);
-        let done = Arc::new(Done {
-            finished: Mutex::new(false),
-            cv: Condvar::new(),
-        });
-        let thread_shared = shared.clone();
-        let thread_done = done.clone();
-        let join = std::thread::Builder::new()
-            .name(config.name.clone())
-            .spawn(move || {
-                let _signal = DoneGuard(thread_done);
-                run(&config, &mut tick, &thread_shared, None, Some(ready_tx))
-            })
-            .map_err(|e| Error::RealTime {
-                setting: "thread",
-                reason: format!("cannot spawn the loop thread: {e}"),
-            })?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Handle {
-                shared,
-                done,
-                join: Some(join),
-            }),
-            Ok(Err(e)) => {
-                let _ = join.join();
-                Err(e)
-            }
-            Err(_) => {
-                // The thread ended without a word: it can only have panicked.
-                let msg = match join.join() {
-                    Err(p) => panic_message(p.as_ref()),
-                    Ok(_) => "the loop thread exited before starting".to_string(),
-                };
-                Err(Error::Panicked(msg))
-            }
-        }
-    }
-}
-
-struct Done {
-    finished: Mutex<bool>,
-    cv: Condvar,
-}
-
-/// Signals `Done` when the loop thread ends, however it ends.
-struct DoneGuard(Arc<Done>);
-
-impl Drop for DoneGuard {
-    fn drop(&mut self) {
-        *lock(&self.0.finished) = true;
-        self.0.cv.notify_all();
-    }
-}
-
-/// A loop running on its own thread. Dropping it asks the loop to stop and
-/// detaches the thread without waiting.
-pub struct Handle {
-    shared: Arc<Shared>,
-    done: Arc<Done>,
-    join: Option<std::thread::JoinHandle<Result<(), Error>>>,
-}
-
-impl std::fmt::Debug for Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("running", &self.is_running())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Handle {
-    /// The loop's statistics now (no lock on the loop's side).
-    pub fn stats(&self) -> Stats {
-        self.shared.snapshot()
-    }
-
-    /// Whether the loop thread is still ticking.
-    pub fn is_running(&self) -> bool {
-        // ORDERING: Acquire pairs with the loop's Release store of `false`,
-        // so a caller that sees it stopped sees its final figures.
-        self.shared.running.load(Ordering::Acquire)
-    }
-
-    /// Asks the loop to stop after the current tick; does not wait.
-    pub fn request_stop(&self) {
-        // ORDERING: a flag with no data behind it; the loop reads it Relaxed
-        // and the final figures are published by `running` (Release).
-        self.shared.stop_requested.store(true, Ordering::Relaxed);
-    }
-
-    /// Asks the loop to stop and waits up to `timeout` for its thread to end.
-    /// Returns the final statistics; [`Error::Panicked`] if the tick panicked
-    /// (the statistics stay readable through [`stats`](Self::stats));
-    /// [`Error::Timeout`] if the thread is still inside a tick after
-    /// `timeout` (the handle stays usable: call `stop` again).
-    pub fn stop(&mut self, timeout: Duration) -> Result<Stats, Error> {
-        self.request_stop();
-        let give_up = Instant::now() + timeout;
-        let mut finished = lock(&self.done.finished);
-        while !*finished {
-            let now = Instant::now();
-            if now >= give_up {
-                return Err(Error::Timeout(timeout));
-            }
-            finished = match self.done.cv.wait_timeout(finished, give_up - now) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-        drop(finished);
-        let result = match self.join.take() {
-            Some(join) => match join.join() {
-                Ok(r) => r,
-                Err(p) => Err(Error::Panicked(panic_message(p.as_ref()))),
-            },
-            None => Ok(()),
-        };
-        result.map(|()| self.shared.snapshot())
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.request_stop();
-    }
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic payload.
+pub(super) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -494,7 +188,7 @@ fn wait_until(
     deadline: u64,
     spin: u64,
     offset: i128,
-    shared: &Shared,
+    counters: &LoopCounters,
 ) -> Option<u64> {
     match clock {
         Clock::Mock(_) => {
@@ -505,8 +199,7 @@ fn wait_until(
             let wake = deadline.saturating_sub(spin);
             let mut now = clock.now_ns();
             while now < wake {
-                // ORDERING: see `Handle::request_stop`.
-                if shared.stop_requested.load(Ordering::Relaxed) {
+                if counters.stop_requested() {
                     return None;
                 }
                 let target = wake.min(now + SLEEP_SLICE_NS);
@@ -541,31 +234,46 @@ fn monotonic_offset(clock: &Clock) -> i128 {
     best.map(|(_, o)| o).unwrap_or(0)
 }
 
+/// How a spawned loop reports that it started, and what it waits for
+/// before its first tick.
+pub(super) struct Startup {
+    /// Gets `Ok` once the real-time settings are applied, or the error.
+    pub(super) ready: std::sync::mpsc::SyncSender<Result<(), Error>>,
+    /// The first tick waits until this channel's sender is dropped.
+    pub(super) gate: std::sync::mpsc::Receiver<()>,
+}
+
 /// The loop itself, on the calling thread.
-fn run<F: FnMut(&Tick) -> TickResult>(
+pub(super) fn run<F: FnMut(&Tick) -> TickResult>(
     config: &LoopConfig,
     tick: &mut F,
-    shared: &Shared,
+    counters: &LoopCounters,
     max_ticks: Option<u64>,
-    ready: Option<std::sync::mpsc::SyncSender<Result<(), Error>>>,
+    startup: Option<Startup>,
 ) -> Result<(), Error> {
-    shared.reset();
+    let (ready, gate) = match startup {
+        Some(s) => (Some(s.ready), Some(s.gate)),
+        None => (None, None),
+    };
+    counters.reset();
     let report = match apply_real_time(&config.real_time, config.policy) {
         Ok(r) => r,
         Err(e) => {
-            shared.set_stop_reason(StopReason::RealTime);
+            counters.set_stop_reason(StopReason::RealTime);
             if let Some(tx) = ready {
                 let _ = tx.send(Err(e.clone()));
             }
             return Err(e);
         }
     };
-    shared.set_real_time(report);
-    // ORDERING: Release/Acquire with readers of `running`; nothing depends on
-    // it at start but it keeps one rule for the flag.
-    shared.running.store(true, Ordering::Release);
+    counters.set_real_time(report);
+    counters.set_running(true);
     if let Some(tx) = ready {
         let _ = tx.send(Ok(()));
+    }
+    if let Some(gate) = gate {
+        // Returns when the spawner drops its side (see `handle::Gate`).
+        let _ = gate.recv();
     }
 
     let clock = &config.clock;
@@ -584,13 +292,12 @@ fn run<F: FnMut(&Tick) -> TickResult>(
             reason = StopReason::Completed;
             break;
         }
-        // ORDERING: see `Handle::request_stop`.
-        if shared.stop_requested.load(Ordering::Relaxed) {
+        if counters.stop_requested() {
             reason = StopReason::Requested;
             break;
         }
         let deadline = start + k * period;
-        let Some(now) = wait_until(clock, deadline, spin, offset, shared) else {
+        let Some(now) = wait_until(clock, deadline, spin, offset, counters) else {
             reason = StopReason::Requested;
             break;
         };
@@ -605,11 +312,11 @@ fn run<F: FnMut(&Tick) -> TickResult>(
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| tick(&ctx)));
         let end = clock.now_ns();
-        shared.record_tick(now, now - deadline, interval, end.saturating_sub(now));
+        counters.record_tick(now, now - deadline, interval, end.saturating_sub(now));
         prev = Some((k, now));
         iteration += 1;
         if iteration % 64 == 0 {
-            shared.set_cpu(rt::thread_cpu_ns() - cpu_start);
+            counters.set_cpu(rt::thread_cpu_ns() - cpu_start);
         }
 
         // Overrun and re-alignment (step 4).
@@ -622,7 +329,7 @@ fn run<F: FnMut(&Tick) -> TickResult>(
                 missed = first_future - next;
                 next = first_future;
             }
-            shared.add_overrun(missed);
+            counters.add_overrun(missed);
         }
         k = next;
 
@@ -633,7 +340,7 @@ fn run<F: FnMut(&Tick) -> TickResult>(
                 break;
             }
             Ok(Err(msg)) => {
-                shared.add_error(msg);
+                counters.add_error(msg);
                 if config.stop_on_error {
                     reason = StopReason::Error;
                     break;
@@ -641,18 +348,17 @@ fn run<F: FnMut(&Tick) -> TickResult>(
             }
             Err(payload) => {
                 let msg = panic_message(payload.as_ref());
-                shared.set_panic(msg.clone());
+                counters.set_panic(msg.clone());
                 result = Err(Error::Panicked(msg));
                 reason = StopReason::Panicked;
                 break;
             }
         }
     }
-    shared.set_cpu(rt::thread_cpu_ns() - cpu_start);
-    shared.set_stop_reason(reason);
-    // ORDERING: Release publishes every figure above to a reader that loads
-    // `running == false` with Acquire (`Handle::is_running`, `snapshot`).
-    shared.running.store(false, Ordering::Release);
+    counters.set_cpu(rt::thread_cpu_ns() - cpu_start);
+    counters.set_stop_reason(reason);
+    // Last: publishes every figure above (see `LoopCounters::set_running`).
+    counters.set_running(false);
     result
 }
 

@@ -8,7 +8,9 @@
 //! rate lag: enough to check a position controller, not to certify one.
 
 use super::pid::Command;
-use crate::FastDroneState;
+use super::{Flow, Tick, TickResult};
+use crate::sync::{lock, Arc, Mutex};
+use crate::{FastDroneState, SlotRing, Source};
 use nalgebra::{UnitQuaternion, Vector3};
 
 /// The simulated vehicle. Adjust the public fields, then call
@@ -87,7 +89,81 @@ impl Vehicle {
     }
 }
 
-#[cfg(test)]
+/// The longest simulated step within one tick, s.
+const MAX_SUBSTEP: f64 = 0.001;
+/// The longest simulated time one tick advances, s (a stalled loop does not
+/// make the vehicle jump).
+const MAX_TICK: f64 = 0.05;
+
+/// A [`Vehicle`] shared between a loop that flies it and any number of
+/// observers. Cloning gives another handle on the same vehicle.
+///
+/// The vehicle sits behind a mutex held only for a step or a read, never
+/// across a wait or foreign code.
+#[derive(Clone, Debug)]
+pub struct Simulation {
+    vehicle: Arc<Mutex<Vehicle>>,
+}
+
+impl Simulation {
+    /// Shares `vehicle`.
+    pub fn new(vehicle: Vehicle) -> Self {
+        Simulation {
+            vehicle: Arc::new(Mutex::new(vehicle)),
+        }
+    }
+
+    /// The vehicle's state now.
+    pub fn measurement(&self) -> FastDroneState {
+        lock(&self.vehicle).measurement()
+    }
+
+    /// Simulated time, s.
+    pub fn time(&self) -> f64 {
+        lock(&self.vehicle).time
+    }
+
+    /// Advances the vehicle by `dt` under `command` (see [`Vehicle::step`]).
+    pub fn step(&self, command: &Command, dt: f64) {
+        lock(&self.vehicle).step(command, dt);
+    }
+
+    /// A loop tick that flies the vehicle: each tick applies the latest
+    /// command in `commands`, advances by the tick's measured interval
+    /// (capped at 50 ms, in substeps of at most 1 ms) and publishes the
+    /// vehicle's state to `truth` if given (source `"sim"`). Before the
+    /// first command the vehicle is held still.
+    pub fn tick(
+        &self,
+        commands: SlotRing<Command>,
+        truth: Option<SlotRing<FastDroneState>>,
+    ) -> impl FnMut(&Tick) -> TickResult + Send + 'static {
+        let vehicle = self.vehicle.clone();
+        let source = Source::intern("sim");
+        move |t: &Tick| {
+            let Some(cmd) = commands.latest() else {
+                return Ok(Flow::Continue);
+            };
+            let measurement = {
+                let mut v = lock(&vehicle);
+                let mut left = t.dt.as_secs_f64().min(MAX_TICK);
+                while left > 0.0 {
+                    let h = left.min(MAX_SUBSTEP);
+                    v.step(&cmd.state, h);
+                    left -= h;
+                }
+                v.measurement()
+            };
+            if let Some(ring) = &truth {
+                ring.publish(measurement, source)
+                    .map_err(|e| e.error.to_string())?;
+            }
+            Ok(Flow::Continue)
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -122,5 +198,33 @@ mod tests {
         }
         let m = v.measurement();
         assert!(m.attitude[1] > 0.0 && m.velocity[0] > 0.0, "{m:?}");
+    }
+
+    #[test]
+    fn the_tick_applies_the_latest_command_and_publishes_the_truth() {
+        let sim = Simulation::new(Vehicle::new(1.0, 9.81));
+        let commands = SlotRing::<Command>::new(4).unwrap();
+        let truth = SlotRing::<FastDroneState>::new(4).unwrap();
+        let mut tick = sim.tick(commands.clone(), Some(truth.clone()));
+        let t = Tick {
+            index: 0,
+            iteration: 0,
+            deadline_ns: 0,
+            now_ns: 0,
+            lateness: std::time::Duration::ZERO,
+            dt: std::time::Duration::from_millis(10),
+        };
+        // No command yet: held still, nothing published.
+        assert_eq!(tick(&t), Ok(Flow::Continue));
+        assert_eq!(truth.version(), 0);
+        assert_eq!(sim.time(), 0.0);
+        commands
+            .publish(Command::default(), Source::intern("test"))
+            .unwrap();
+        assert_eq!(tick(&t), Ok(Flow::Continue));
+        assert_eq!(truth.version(), 1);
+        assert!((sim.time() - 0.01).abs() < 1e-12, "{}", sim.time());
+        // No thrust: it falls (world z up).
+        assert!(truth.latest().unwrap().state.velocity[2] < 0.0);
     }
 }

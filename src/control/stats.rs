@@ -1,6 +1,7 @@
 //! Loop statistics: counters and fixed-size log-linear histograms made of
 //! relaxed atomics, written by the loop thread without locks or allocation,
-//! and read at any time from any thread as a [`Stats`] snapshot.
+//! and read at any time from any thread (a tick of the loop included) as a
+//! [`LoopStats`] snapshot.
 //!
 //! # Algorithm
 //!
@@ -13,17 +14,85 @@
 //!
 //! # Memory ordering
 //!
-//! Every counter is an independent `Relaxed` atomic: a reader wants each
-//! figure to be some value the loop really wrote, not a consistent cut across
-//! figures (a snapshot taken while running can count a tick in one figure and
-//! not yet in another). Nothing else is published through these atomics.
-//! Strings (last error, last panic) and the real-time report go through
+//! Every figure is a [`Relaxed`] counter: an independent atomic accessed
+//! only with `Ordering::Relaxed`, documented once on that type. A reader
+//! wants each figure to be some value the loop really wrote, not a
+//! consistent cut across figures (a snapshot taken while running can count a
+//! tick in one figure and not yet in another). The one edge a reader needs
+//! is carried by `running`: the loop clears it with `Release` after its
+//! last figure, and [`LoopCounters::snapshot`] loads it with `Acquire`, so a
+//! snapshot that reads `running == false` sees every final figure. Strings
+//! (last error, last panic) and the real-time report go through
 //! `ArcSwapOption`, which allocates, but only on the error path and at start.
 
-use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use arc_swap::ArcSwapOption;
 use std::sync::Arc as StdArc;
 use std::time::Duration;
+
+/// A `u64` figure that is written and read only with `Ordering::Relaxed`.
+///
+/// ORDERING (for every method): a statistic. Its value publishes no other
+/// memory, so it needs no happens-before edge with anything; each access is
+/// atomic, so a reader sees some value a writer stored, never a torn one.
+/// The partner of each store is simply any later load of the same counter.
+/// The only cross-figure guarantee, "all final figures are visible once the
+/// loop has stopped", comes from `running` (see the module docs).
+pub(crate) struct Relaxed(AtomicU64);
+
+impl Relaxed {
+    pub(crate) fn new(v: u64) -> Self {
+        Relaxed(AtomicU64::new(v))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> u64 {
+        // ORDERING: see the type's docs.
+        self.0.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, v: u64) {
+        // ORDERING: see the type's docs.
+        self.0.store(v, Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, v: u64) {
+        // ORDERING: see the type's docs.
+        self.0.fetch_add(v, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn max(&self, v: u64) {
+        // ORDERING: see the type's docs.
+        self.0.fetch_max(v, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn min(&self, v: u64) {
+        // ORDERING: see the type's docs.
+        self.0.fetch_min(v, Ordering::Relaxed);
+    }
+
+    /// An `f64` kept as its bits.
+    #[inline]
+    pub(crate) fn get_f64(&self) -> f64 {
+        f64::from_bits(self.get())
+    }
+
+    /// Stores an `f64` as its bits.
+    #[inline]
+    pub(crate) fn set_f64(&self, v: f64) {
+        self.set(v.to_bits())
+    }
+}
+
+impl Default for Relaxed {
+    fn default() -> Self {
+        Relaxed::new(0)
+    }
+}
 
 const SUB_BITS: u32 = 6;
 const SUB: usize = 1 << SUB_BITS;
@@ -52,38 +121,34 @@ fn value_of(bucket: usize) -> u64 {
     lower + ((1u64 << shift) >> 1)
 }
 
-/// A fixed-size histogram of nanosecond values (about 30 KiB), recorded and
-/// read through relaxed atomics.
+/// A fixed-size histogram of nanosecond values (about 30 KiB) of
+/// [`Relaxed`] counters.
 pub(crate) struct Histogram {
-    buckets: Box<[AtomicU64]>,
-    max: AtomicU64,
+    buckets: Box<[Relaxed]>,
+    max: Relaxed,
 }
 
 impl Histogram {
     pub(crate) fn new() -> Self {
         Histogram {
-            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            max: AtomicU64::new(0),
+            buckets: (0..BUCKETS).map(|_| Relaxed::new(0)).collect(),
+            max: Relaxed::new(0),
         }
     }
 
     /// Records one value; no allocation, no lock.
     #[inline]
     pub(crate) fn record(&self, ns: u64) {
-        // ORDERING: independent counters (see the module docs); the reader
-        // needs no edge to any other memory.
-        self.buckets[bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
-        // ORDERING: as above.
-        self.max.fetch_max(ns, Ordering::Relaxed);
+        self.buckets[bucket_of(ns)].add(1);
+        self.max.max(ns);
     }
 
+    /// Zeroes every bucket (before a run starts).
     pub(crate) fn reset(&self) {
         for b in self.buckets.iter() {
-            // ORDERING: as in `record`; reset happens before a run starts.
-            b.store(0, Ordering::Relaxed);
+            b.set(0);
         }
-        // ORDERING: as above.
-        self.max.store(0, Ordering::Relaxed);
+        self.max.set(0);
     }
 
     /// p50, p90, p99 and max of what was recorded so far.
@@ -91,12 +156,10 @@ impl Histogram {
         let mut counts = [0u64; BUCKETS];
         let mut total = 0u64;
         for (c, b) in counts.iter_mut().zip(self.buckets.iter()) {
-            // ORDERING: as in `record`.
-            *c = b.load(Ordering::Relaxed);
+            *c = b.get();
             total += *c;
         }
-        // ORDERING: as in `record`.
-        let max = self.max.load(Ordering::Relaxed);
+        let max = self.max.get();
         let at = |q: f64| -> Duration {
             if total == 0 {
                 return Duration::ZERO;
@@ -185,7 +248,7 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    fn code(self) -> u32 {
+    fn code(self) -> u64 {
         match self {
             StopReason::Requested => 1,
             StopReason::Flow => 2,
@@ -212,7 +275,7 @@ impl StopReason {
 /// A snapshot of a loop's statistics. Read while running, figures may be a
 /// tick apart from each other.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Stats {
+pub struct LoopStats {
     /// Ticks run.
     pub iteration_count: u64,
     /// Ticks whose work ended after the next deadline.
@@ -258,7 +321,7 @@ pub struct Stats {
     pub real_time: RtReport,
 }
 
-impl Stats {
+impl LoopStats {
     /// The configured rate in Hz.
     pub fn frequency_target_hz(&self) -> f64 {
         1.0 / self.period_target.as_secs_f64()
@@ -274,58 +337,92 @@ impl Stats {
     }
 }
 
-/// The atomics behind [`Stats`], shared by the loop thread (the only writer)
-/// and any number of readers.
-pub(crate) struct Shared {
+/// The atomics behind [`LoopStats`], shared by the loop thread (the only
+/// writer) and any number of readers. Every figure is a [`Relaxed`]
+/// counter; `running` and `stop_requested` are the two flags with an
+/// ordering of their own.
+pub(crate) struct LoopCounters {
     pub(crate) period_ns: u64,
-    iterations: AtomicU64,
-    overruns: AtomicU64,
-    missed: AtomicU64,
-    errors: AtomicU64,
-    exec_sum: AtomicU64,
-    exec_min: AtomicU64,
-    exec_max: AtomicU64,
-    cpu: AtomicU64,
-    first_tick: AtomicU64,
-    last_tick: AtomicU64,
-    /// f64 bits of Σ period_error², in s² (single writer: load + store).
-    jitter_sq: AtomicU64,
+    iterations: Relaxed,
+    overruns: Relaxed,
+    missed: Relaxed,
+    errors: Relaxed,
+    exec_sum: Relaxed,
+    exec_min: Relaxed,
+    exec_max: Relaxed,
+    cpu: Relaxed,
+    first_tick: Relaxed,
+    last_tick: Relaxed,
+    /// f64 bits of Σ period_error², in s² (single writer: get + set loses
+    /// no update).
+    jitter_sq: Relaxed,
+    stop_reason: Relaxed,
     period: Histogram,
     period_error: Histogram,
     lateness: Histogram,
-    pub(crate) running: AtomicBool,
-    pub(crate) stop_requested: AtomicBool,
-    stop_reason: AtomicU32,
+    running: AtomicBool,
+    stop_requested: AtomicBool,
     last_error: ArcSwapOption<String>,
     last_panic: ArcSwapOption<String>,
     real_time: ArcSwapOption<RtReport>,
 }
 
-impl Shared {
+impl LoopCounters {
     pub(crate) fn new(period_ns: u64) -> Self {
-        Shared {
+        LoopCounters {
             period_ns,
-            iterations: AtomicU64::new(0),
-            overruns: AtomicU64::new(0),
-            missed: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            exec_sum: AtomicU64::new(0),
-            exec_min: AtomicU64::new(u64::MAX),
-            exec_max: AtomicU64::new(0),
-            cpu: AtomicU64::new(0),
-            first_tick: AtomicU64::new(0),
-            last_tick: AtomicU64::new(0),
-            jitter_sq: AtomicU64::new(0f64.to_bits()),
+            iterations: Relaxed::new(0),
+            overruns: Relaxed::new(0),
+            missed: Relaxed::new(0),
+            errors: Relaxed::new(0),
+            exec_sum: Relaxed::new(0),
+            exec_min: Relaxed::new(u64::MAX),
+            exec_max: Relaxed::new(0),
+            cpu: Relaxed::new(0),
+            first_tick: Relaxed::new(0),
+            last_tick: Relaxed::new(0),
+            jitter_sq: Relaxed::new(0f64.to_bits()),
+            stop_reason: Relaxed::new(0),
             period: Histogram::new(),
             period_error: Histogram::new(),
             lateness: Histogram::new(),
             running: AtomicBool::new(false),
             stop_requested: AtomicBool::new(false),
-            stop_reason: AtomicU32::new(0),
             last_error: ArcSwapOption::empty(),
             last_panic: ArcSwapOption::empty(),
             real_time: ArcSwapOption::empty(),
         }
+    }
+
+    /// Whether the loop is ticking.
+    #[inline]
+    pub(crate) fn is_running(&self) -> bool {
+        // ORDERING: Acquire pairs with the Release in `set_running(false)`,
+        // so a caller that sees the loop stopped sees its final figures.
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Set by the loop thread: `true` once started, `false` after its last
+    /// figure.
+    pub(crate) fn set_running(&self, running: bool) {
+        // ORDERING: Release publishes every figure written before it to a
+        // reader that loads `running` with Acquire (`is_running`, `snapshot`).
+        self.running.store(running, Ordering::Release);
+    }
+
+    /// Asks the loop to stop after the current tick.
+    pub(crate) fn request_stop(&self) {
+        // ORDERING: a flag with no data behind it; the loop reads it Relaxed
+        // (`stop_requested`) and the final figures are published by
+        // `running` (Release).
+        self.stop_requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was requested.
+    #[inline]
+    pub(crate) fn stop_requested(&self) -> bool {
+        // ORDERING: see `request_stop`.
+        self.stop_requested.load(Ordering::Relaxed)
     }
 
     /// Records one tick. `interval` is `(actual, expected)` time since the
@@ -338,48 +435,35 @@ impl Shared {
         interval: Option<(u64, u64)>,
         exec_ns: u64,
     ) {
-        // ORDERING (all below): independent relaxed counters, see module docs.
-        let n = self.iterations.load(Ordering::Relaxed);
+        let n = self.iterations.get();
         if n == 0 {
-            // ORDERING: as above.
-            self.first_tick.store(start_ns, Ordering::Relaxed);
+            self.first_tick.set(start_ns);
         }
-        // ORDERING: as above.
-        self.last_tick.store(start_ns, Ordering::Relaxed);
+        self.last_tick.set(start_ns);
         self.lateness.record(lateness_ns);
         if let Some((actual, expected)) = interval {
             self.period.record(actual);
             let err = actual.abs_diff(expected);
             self.period_error.record(err);
             let e = err as f64 * 1e-9;
-            // ORDERING: single writer (the loop thread), so load + store does
-            // not lose updates; readers only need some written value.
-            let sq = f64::from_bits(self.jitter_sq.load(Ordering::Relaxed)) + e * e;
-            // ORDERING: as above.
-            self.jitter_sq.store(sq.to_bits(), Ordering::Relaxed);
+            self.jitter_sq.set_f64(self.jitter_sq.get_f64() + e * e);
         }
-        // ORDERING: as above.
-        self.exec_sum.fetch_add(exec_ns, Ordering::Relaxed);
-        // ORDERING: as above.
-        self.exec_min.fetch_min(exec_ns, Ordering::Relaxed);
-        // ORDERING: as above.
-        self.exec_max.fetch_max(exec_ns, Ordering::Relaxed);
-        // ORDERING: as above; counted last so that a reader rarely sees a
-        // tick counted whose figures are not yet in.
-        self.iterations.store(n + 1, Ordering::Relaxed);
+        self.exec_sum.add(exec_ns);
+        self.exec_min.min(exec_ns);
+        self.exec_max.max(exec_ns);
+        // Counted last, so that a reader rarely sees a tick counted whose
+        // figures are not yet in.
+        self.iterations.set(n + 1);
     }
 
     pub(crate) fn add_overrun(&self, missed: u64) {
-        // ORDERING: independent counters, see module docs.
-        self.overruns.fetch_add(1, Ordering::Relaxed);
-        // ORDERING: as above.
-        self.missed.fetch_add(missed, Ordering::Relaxed);
+        self.overruns.add(1);
+        self.missed.add(missed);
     }
 
     pub(crate) fn add_error(&self, msg: String) {
         self.last_error.store(Some(StdArc::new(msg)));
-        // ORDERING: independent counter, see module docs.
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors.add(1);
     }
 
     pub(crate) fn set_panic(&self, msg: String) {
@@ -387,8 +471,7 @@ impl Shared {
     }
 
     pub(crate) fn set_cpu(&self, ns: u64) {
-        // ORDERING: independent value, see module docs.
-        self.cpu.store(ns, Ordering::Relaxed);
+        self.cpu.set(ns);
     }
 
     pub(crate) fn set_real_time(&self, report: RtReport) {
@@ -396,12 +479,11 @@ impl Shared {
     }
 
     pub(crate) fn set_stop_reason(&self, r: StopReason) {
-        // ORDERING: read only for reporting; `running` going false (Release,
-        // in the loop) is what a reader synchronises on.
-        self.stop_reason.store(r.code(), Ordering::Relaxed);
+        self.stop_reason.set(r.code());
     }
 
-    /// Clears the per-run figures before a run starts.
+    /// Clears the per-run figures before a run starts (by the thread that
+    /// will then be the writer).
     pub(crate) fn reset(&self) {
         for a in [
             &self.iterations,
@@ -413,17 +495,12 @@ impl Shared {
             &self.cpu,
             &self.first_tick,
             &self.last_tick,
+            &self.stop_reason,
         ] {
-            // ORDERING: runs before the loop starts, by the thread that will
-            // then be the writer; readers need only some written value.
-            a.store(0, Ordering::Relaxed);
+            a.set(0);
         }
-        // ORDERING: as above.
-        self.exec_min.store(u64::MAX, Ordering::Relaxed);
-        // ORDERING: as above.
-        self.jitter_sq.store(0f64.to_bits(), Ordering::Relaxed);
-        // ORDERING: as above.
-        self.stop_reason.store(0, Ordering::Relaxed);
+        self.exec_min.set(u64::MAX);
+        self.jitter_sq.set_f64(0.0);
         self.period.reset();
         self.period_error.reset();
         self.lateness.reset();
@@ -431,24 +508,21 @@ impl Shared {
         self.last_panic.store(None);
     }
 
-    pub(crate) fn snapshot(&self) -> Stats {
-        // ORDERING (all loads): relaxed, see module docs; `running` is read
-        // with Acquire so that once it reads false every figure the loop
-        // wrote before clearing it (Release) is visible.
-        let running = self.running.load(Ordering::Acquire);
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let n = load(&self.iterations);
-        let first = load(&self.first_tick);
-        let last = load(&self.last_tick);
+    /// The figures now, from any thread; no lock, no wait.
+    pub(crate) fn snapshot(&self) -> LoopStats {
+        let running = self.is_running();
+        let n = self.iterations.get();
+        let first = self.first_tick.get();
+        let last = self.last_tick.get();
         let elapsed = last.saturating_sub(first);
-        let exec_min = load(&self.exec_min);
+        let exec_min = self.exec_min.get();
         let periods = n.saturating_sub(1);
-        let jitter_sq = f64::from_bits(load(&self.jitter_sq));
-        Stats {
+        let jitter_sq = self.jitter_sq.get_f64();
+        LoopStats {
             iteration_count: n,
-            overruns: load(&self.overruns),
-            missed_ticks: load(&self.missed),
-            errors: load(&self.errors),
+            overruns: self.overruns.get(),
+            missed_ticks: self.missed.get(),
+            errors: self.errors.get(),
             last_error: self.last_error.load_full().map(|s| (*s).clone()),
             last_panic: self.last_panic.load_full().map(|s| (*s).clone()),
             period_target: Duration::from_nanos(self.period_ns),
@@ -465,14 +539,15 @@ impl Shared {
                 Duration::ZERO
             },
             lateness: self.lateness.percentiles(),
-            execution_mean: Duration::from_nanos(load(&self.exec_sum).checked_div(n).unwrap_or(0)),
+            execution_mean: Duration::from_nanos(self.exec_sum.get().checked_div(n).unwrap_or(0)),
             execution_min: Duration::from_nanos(if exec_min == u64::MAX { 0 } else { exec_min }),
-            execution_max: Duration::from_nanos(load(&self.exec_max)),
-            cpu_time: Duration::from_nanos(load(&self.cpu)),
+            execution_max: Duration::from_nanos(self.exec_max.get()),
+            cpu_time: Duration::from_nanos(self.cpu.get()),
             elapsed: Duration::from_nanos(elapsed),
             running,
-            // ORDERING: as above.
-            stop_reason: StopReason::from_code(self.stop_reason.load(Ordering::Relaxed)),
+            stop_reason: u32::try_from(self.stop_reason.get())
+                .ok()
+                .and_then(StopReason::from_code),
             real_time: self
                 .real_time
                 .load_full()

@@ -21,6 +21,7 @@ mod manager;
 mod snapshot;
 mod states;
 mod subscription;
+mod testing;
 
 use pyo3::prelude::*;
 

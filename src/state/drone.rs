@@ -26,9 +26,9 @@ const DEFAULT_MOTORS: usize = 4;
 /// use uom::si::length::{centimeter, meter};
 ///
 /// let mut s = DroneState::default();
-/// s.position[2] = Length::new::<centimeter>(-250.0);
-/// assert_eq!(s.to_fast_state().position, [0.0, 0.0, -2.5]);
-/// assert_eq!(s.position[2].get::<meter>(), -2.5);
+/// s.position[2] = Length::new::<centimeter>(250.0); // 2.5 m up (world z up)
+/// assert_eq!(s.to_fast_state().position, [0.0, 0.0, 2.5]);
+/// assert_eq!(s.position[2].get::<meter>(), 2.5);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct DroneState {

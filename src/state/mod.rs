@@ -13,6 +13,9 @@
 //!
 //! - All values are SI: metres, metres per second, radians, radians per
 //!   second; `timestamp` is wall-clock seconds.
+//! - World frame: z up (gravity along −z), x and y horizontal; body frame:
+//!   z up through the rotor axes. The autopilot ([`control::pid`](crate::control::pid))
+//!   and the simulator ([`control::sim`](crate::control::sim)) use the same.
 //! - `attitude` is roll, pitch, yaw (radians), as in DART-Planner. Its
 //!   rotation is nalgebra's
 //!   [`UnitQuaternion::from_euler_angles(roll, pitch, yaw)`](nalgebra::UnitQuaternion::from_euler_angles):
@@ -162,14 +165,15 @@ fn atan2_or_zero(y: f64, x: f64) -> f64 {
     }
 }
 
-/// Wraps an angle in [-2π, 2π] into (-π, π].
-fn wrap_angle(angle: f64) -> f64 {
-    if angle > PI {
-        angle - TAU
-    } else if angle <= -PI {
-        angle + TAU
+/// Wraps any finite angle into (−π, π] (the crate's one angle wrap: the
+/// Euler conversions here and the controller's attitude errors). A
+/// non-finite angle comes back NaN.
+pub(crate) fn wrap_angle(angle: f64) -> f64 {
+    let w = angle - TAU * ((angle + PI) / TAU).floor();
+    if w <= -PI {
+        w + TAU
     } else {
-        angle
+        w
     }
 }
 

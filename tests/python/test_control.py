@@ -1,5 +1,5 @@
 """The control loop from Python: the native ControlLoop, DART-Planner's
-RealTimeControlWrapper and StateEstimatorController (the seed's usage
+RealTimeControlWrapper and StateEstimatorController (DART-Planner's usage
 verbatim), callbacks and their errors, the simulator and the demo.
 
 No maximum durations are asserted: only floors, and every wait has a
@@ -192,9 +192,9 @@ def test_real_time_settings_are_reported():
 # ------------------------------------------------ RealTimeControlWrapper --
 
 
-def test_seed_real_time_control_extension_usage():
+def test_dart_planner_real_time_control_extension_usage():
     drone_state = DroneState()
-    # -- the seed's example, verbatim from here --
+    # -- DART-Planner's example, verbatim from here --
     wrapper = RealTimeControlWrapper(
         frequency_hz=1000.0,
         use_fast_state=True
@@ -207,7 +207,7 @@ def test_seed_real_time_control_extension_usage():
     snapshot = wrapper.get_latest_state()
     # -- to here --
     assert snapshot.version == 1 and snapshot.source == "estimator"
-    # Performance monitoring (the seed's, verbatim)
+    # Performance monitoring (DART-Planner's, verbatim)
     stats = wrapper.get_combined_stats()
     print(f"Control loop: {stats['control_loop']}")
     print(f"State buffer: {stats['state_buffer']}")
@@ -231,10 +231,10 @@ class MyEstimator:
         )
 
 
-def test_seed_estimator_controller_integration_usage():
+def test_dart_planner_estimator_controller_integration_usage():
     my_estimator = MyEstimator()
     my_controller = create_rt_control_wrapper()
-    # -- the seed's example, verbatim from here --
+    # -- DART-Planner's example, verbatim from here --
     # Create integration
     integration = StateEstimatorController(
         estimator=my_estimator,

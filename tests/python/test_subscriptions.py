@@ -6,6 +6,7 @@ asserts a maximum duration."""
 
 import asyncio
 import collections.abc
+import dataclasses
 import threading
 import time
 
@@ -445,15 +446,15 @@ async def test_wait_for_update_async_woken_by_a_rust_thread_and_survives_a_reset
 
 
 # ---------------------------------------------------------------------------
-# The seed's "Async Integration" example, verbatim but for the import
+# DART-Planner's "Async Integration" example, verbatim but for the import
 # ---------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
-async def test_seed_async_integration_example(capsys):
+async def test_dart_planner_async_integration_example(capsys):
     buffer = rtstate.create_drone_state_buffer(buffer_size=10)
 
-    # --- verbatim from the seed ---
+    # --- verbatim from DART-Planner's documentation ---
     # Subscribe to state updates
     queue = buffer.subscribe(queue_size=10)
 
@@ -464,7 +465,7 @@ async def test_seed_async_integration_example(capsys):
                 print(f"Received update: version {update_event['version']}")
             except asyncio.TimeoutError:
                 print("No updates received")
-    # --- end of the seed's code ---
+    # --- end of DART-Planner's code ---
 
     task = asyncio.ensure_future(async_consumer())
     buffer.update_state(DroneState(timestamp=time.time()), "estimator")
@@ -485,3 +486,43 @@ async def test_seed_async_integration_example(capsys):
     out = capsys.readouterr().out
     for v in (1, 2, 3):
         assert f"Received update: version {v}" in out
+
+
+@dataclasses.dataclass
+class PlainState:
+    """A user's own state type (picklable), for a ThreadSafeStateBuffer."""
+
+    timestamp: float
+    position: list
+
+
+@pytest.mark.parametrize("kind", ["plain", "fast", "drone"])
+def test_events_pickle_copy_and_deepcopy(kind):
+    import copy
+    import pickle
+
+    if kind == "fast":
+        buffer = rtstate.create_fast_state_buffer()
+        state = rtstate.FastDroneState(timestamp=1.0, position=[1.0, 2.0, 3.0])
+    elif kind == "drone":
+        buffer = rtstate.create_drone_state_buffer()
+        state = rtstate.DroneState(timestamp=1.0, position=[1.0, 2.0, 3.0])
+    else:
+        buffer = rtstate.ThreadSafeStateBuffer(10, PlainState)
+        state = PlainState(1.0, [1.0, 2.0, 3.0])
+    try:
+        pickle.dumps(state)
+    except TypeError:
+        pytest.skip(f"{type(state).__name__} does not pickle here")
+    queue = buffer.subscribe()
+    buffer.update_state(state, "est")
+    event = queue.get_nowait()
+    assert copy.copy(event) is event
+    for again in (pickle.loads(pickle.dumps(event)), copy.deepcopy(event)):
+        assert again is not event
+        for key in ("version", "timestamp", "source"):
+            assert again[key] == event[key]
+        assert again.published_at == event.published_at
+        assert list(again.state.position) == list(event.state.position)
+        assert again.state is not event.state
+        assert "UpdateEvent(version=1" in repr(again)

@@ -3,23 +3,29 @@
 
 use super::super::buffers::{PyStateBuffer, Store};
 use super::super::convert::now;
+use super::super::convert::{array_n, type_name};
 use super::super::states::PyFastDroneState;
+use super::args::{
+    check_real, Drag, Gravity, Mass, PitchRate, RateHz, RateTimeConstant, RollRate, StepDt, Thrust,
+    WaitLimit, YawRate,
+};
 use super::wrapper::PyRealTimeControlWrapper;
 use super::{loop_config, Runner};
 use crate::control::pid::Command;
-use crate::control::sim::Vehicle;
-use crate::control::{Flow, Tick};
-use crate::sync::{lock, Arc, Mutex};
+use crate::control::sim::{Simulation, Vehicle};
+use crate::control::RtPolicy;
+use crate::sync::{lock, Mutex};
 use crate::SlotRing;
 use crate::Source;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use std::time::Duration;
 
 /// `rtstate.control.sim::Vehicle`, steppable from Python or by a Rust loop
 /// that applies the latest command of a wrapper (or of `set_command`).
-#[pyclass(frozen, weakref, module = "rtstate._rtstate", name = "SimVehicle")]
+#[pyclass(frozen, weakref, module = "rtstate", name = "SimVehicle")]
 pub struct PySimVehicle {
-    vehicle: Arc<Mutex<Vehicle>>,
+    sim: Simulation,
     command: SlotRing<Command>,
     runner: Mutex<Option<Runner>>,
 }
@@ -27,31 +33,29 @@ pub struct PySimVehicle {
 #[pymethods]
 impl PySimVehicle {
     #[new]
-    #[pyo3(signature = (mass=1.0, gravity=9.81, *, drag=0.0, disturbance=None, rate_time_constant=0.03))]
+    #[pyo3(signature = (mass=Mass(1.0), gravity=Gravity(9.81), *, drag=Drag(0.0), disturbance=None,
+        rate_time_constant=RateTimeConstant(0.03)),
+        text_signature = "(mass=1.0, gravity=9.81, *, drag=0.0, disturbance=None, rate_time_constant=0.03)")]
     fn new(
-        mass: f64,
-        gravity: f64,
-        drag: f64,
-        disturbance: Option<[f64; 3]>,
-        rate_time_constant: f64,
+        mass: Mass,
+        gravity: Gravity,
+        drag: Drag,
+        disturbance: Option<Bound<'_, PyAny>>,
+        rate_time_constant: RateTimeConstant,
     ) -> PyResult<Self> {
-        for (name, v) in [
-            ("mass", mass),
-            ("gravity", gravity),
-            ("rate_time_constant", rate_time_constant),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(PyValueError::new_err(format!(
-                    "{name} must be finite and > 0, got {v}"
-                )));
+        let disturbance = match disturbance.filter(|d| !d.is_none()) {
+            None => [0.0; 3],
+            Some(d) => {
+                check_real(&d, "disturbance")?;
+                array_n::<3>(&d, "disturbance", Some("N"))?
             }
-        }
-        let mut v = Vehicle::new(mass, gravity);
-        v.drag = drag;
-        v.disturbance = disturbance.unwrap_or_default();
-        v.rate_time_constant = rate_time_constant;
+        };
+        let mut v = Vehicle::new(mass.0, gravity.0);
+        v.drag = drag.0;
+        v.disturbance = disturbance;
+        v.rate_time_constant = rate_time_constant.0;
         Ok(PySimVehicle {
-            vehicle: Arc::new(Mutex::new(v)),
+            sim: Simulation::new(v),
             command: SlotRing::new(4)?,
             runner: Mutex::new(None),
         })
@@ -59,31 +63,33 @@ impl PySimVehicle {
 
     /// The true state now.
     fn measurement(&self) -> PyFastDroneState {
-        PyFastDroneState::wrap(lock(&self.vehicle).measurement())
+        PyFastDroneState::wrap(self.sim.measurement())
     }
 
     /// Simulated time, s.
     #[getter]
     fn time(&self) -> f64 {
-        lock(&self.vehicle).time
+        self.sim.time()
     }
 
     /// Sets the command a running sim loop applies when it follows no
     /// controller.
-    #[pyo3(signature = (thrust, roll_rate=0.0, pitch_rate=0.0, yaw_rate=0.0))]
+    #[pyo3(signature = (thrust, roll_rate=RollRate(0.0), pitch_rate=PitchRate(0.0),
+        yaw_rate=YawRate(0.0)),
+        text_signature = "($self, thrust, roll_rate=0.0, pitch_rate=0.0, yaw_rate=0.0)")]
     fn set_command(
         &self,
-        thrust: f64,
-        roll_rate: f64,
-        pitch_rate: f64,
-        yaw_rate: f64,
+        thrust: Thrust,
+        roll_rate: RollRate,
+        pitch_rate: PitchRate,
+        yaw_rate: YawRate,
     ) -> PyResult<()> {
         let c = Command {
             timestamp: now(),
-            thrust,
-            roll_rate,
-            pitch_rate,
-            yaw_rate,
+            thrust: thrust.0,
+            roll_rate: roll_rate.0,
+            pitch_rate: pitch_rate.0,
+            yaw_rate: yaw_rate.0,
         };
         self.command
             .publish(c, Source::intern("python"))
@@ -92,16 +98,25 @@ impl PySimVehicle {
     }
 
     /// Advances the simulation by `dt` s under a command.
-    #[pyo3(signature = (thrust, roll_rate=0.0, pitch_rate=0.0, yaw_rate=0.0, dt=0.001))]
-    fn step(&self, thrust: f64, roll_rate: f64, pitch_rate: f64, yaw_rate: f64, dt: f64) {
+    #[pyo3(signature = (thrust, roll_rate=RollRate(0.0), pitch_rate=PitchRate(0.0),
+        yaw_rate=YawRate(0.0), dt=StepDt(0.001)),
+        text_signature = "($self, thrust, roll_rate=0.0, pitch_rate=0.0, yaw_rate=0.0, dt=0.001)")]
+    fn step(
+        &self,
+        thrust: Thrust,
+        roll_rate: RollRate,
+        pitch_rate: PitchRate,
+        yaw_rate: YawRate,
+        dt: StepDt,
+    ) {
         let c = Command {
             timestamp: 0.0,
-            thrust,
-            roll_rate,
-            pitch_rate,
-            yaw_rate,
+            thrust: thrust.0,
+            roll_rate: roll_rate.0,
+            pitch_rate: pitch_rate.0,
+            yaw_rate: yaw_rate.0,
         };
-        lock(&self.vehicle).step(&c, dt);
+        self.sim.step(&c, dt.0);
     }
 
     /// Runs the simulation on a Rust loop at `rate_hz`: each tick it applies
@@ -110,14 +125,38 @@ impl PySimVehicle {
     /// ≤ 1 ms), and publishes the true state to `state_buffer` (a
     /// `FastDroneStateBuffer`) if given. Before the first command the
     /// vehicle is held still.
-    #[pyo3(signature = (rate_hz=1000.0, controller=None, state_buffer=None))]
+    #[pyo3(signature = (rate_hz=RateHz(1000.0), controller=None, state_buffer=None),
+        text_signature = "($self, rate_hz=1000.0, controller=None, state_buffer=None)")]
     fn start(
         &self,
         py: Python<'_>,
-        rate_hz: f64,
-        controller: Option<Bound<'_, PyRealTimeControlWrapper>>,
-        state_buffer: Option<Bound<'_, PyStateBuffer>>,
+        rate_hz: RateHz,
+        controller: Option<Bound<'_, PyAny>>,
+        state_buffer: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let rate_hz = rate_hz.0;
+        let controller = controller
+            .filter(|c| !c.is_none())
+            .map(|c| {
+                c.cast_into::<PyRealTimeControlWrapper>().map_err(|e| {
+                    PyTypeError::new_err(format!(
+                        "`controller` must be a RealTimeControlWrapper or None, got {}",
+                        type_name(&e.into_inner())
+                    ))
+                })
+            })
+            .transpose()?;
+        let state_buffer = state_buffer
+            .filter(|b| !b.is_none())
+            .map(|b| {
+                b.cast_into::<PyStateBuffer>().map_err(|e| {
+                    PyTypeError::new_err(format!(
+                        "`state_buffer` must be a FastDroneStateBuffer or None, got {}",
+                        type_name(&e.into_inner())
+                    ))
+                })
+            })
+            .transpose()?;
         let commands = match &controller {
             Some(c) => c.get().autopilot.command.clone(),
             None => self.command.clone(),
@@ -125,11 +164,9 @@ impl PySimVehicle {
         let truth = match state_buffer.as_ref().map(|b| &b.get().store) {
             None => None,
             Some(Store::Fast { ring, .. }) => Some(ring.clone()),
-            Some(Store::Objects(_)) => {
-                return Err(PyTypeError::new_err(
-                    "state_buffer must be a FastDroneStateBuffer",
-                ))
-            }
+            Some(Store::Objects(_)) => return Err(PyTypeError::new_err(
+                "`state_buffer` must be a FastDroneStateBuffer or None, got a buffer of objects",
+            )),
         };
         let config = loop_config(
             rate_hz,
@@ -138,42 +175,25 @@ impl PySimVehicle {
             None,
             false,
             None,
-            "warn",
+            RtPolicy::Warn,
             false,
             "rtstate-sim",
+            "rate_hz",
         )?;
         let runner = Runner::new(config)?;
-        let vehicle = self.vehicle.clone();
-        let source = Source::intern("sim");
-        runner.start(py, move |t: &Tick| {
-            let Some(cmd) = commands.latest() else {
-                return Ok(Flow::Continue);
-            };
-            let mut v = lock(&vehicle);
-            let mut left = t.dt.as_secs_f64().min(0.05);
-            while left > 0.0 {
-                let h = left.min(0.001);
-                v.step(&cmd.state, h);
-                left -= h;
-            }
-            let m = v.measurement();
-            drop(v);
-            if let Some(ring) = &truth {
-                ring.publish(m, source).map_err(|e| e.error.to_string())?;
-            }
-            Ok(Flow::Continue)
-        })?;
+        runner.start(py, || {}, self.sim.tick(commands, truth))?;
         let old = lock(&self.runner).replace(runner);
         drop(old);
         Ok(())
     }
 
     /// Stops the sim loop.
-    #[pyo3(signature = (timeout=1.0))]
-    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
+    fn stop(&self, py: Python<'_>, timeout: WaitLimit) -> PyResult<()> {
         let runner = lock(&self.runner).take();
         if let Some(r) = runner {
-            r.stop(py, timeout)?;
+            r.stop(py, timeout.0)?;
         }
         Ok(())
     }

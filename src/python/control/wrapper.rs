@@ -1,20 +1,34 @@
 //! `RealTimeControlWrapper`: DART-Planner's wrapper on the Rust autopilot,
 //! with Python callbacks called from the loop thread only when set.
 
-use super::super::buffers::{PyStateBuffer, Store};
+use super::super::buffers::{
+    Entry, PyDroneStateBuffer, PyFastDroneStateBuffer, PyStateBuffer, Store,
+};
 use super::super::convert::{floats, now, type_name};
 use super::super::estimated::drone_state_from_estimate;
 use super::super::states::{PyDroneState, PyFastDroneState};
-use super::{loop_config, stats_dict, LastError, Runner};
+use super::super::subscription;
+use super::args::{
+    callback_arg, check_real, gain, CpuAffinity, FrequencyHz, LockMemory, Priority, RealtimePolicy,
+    SpinUs, TimerSlackNs, UseFastState, WaitLimit,
+};
+use super::{loop_config, stats_dict, LastError, Runner, SIGNAL_CHECK};
 use crate::control::pid::{Command, Config, Gains, Setpoint, StageGains};
+use crate::control::Relaxed;
+use crate::control::RtPolicy;
 use crate::control::{Autopilot, Tick};
-use crate::sync::{Arc, AtomicU64, Ordering};
-use crate::{Error, FastDroneState, SlotRing, Source, Version};
+use crate::sync::Arc;
+use crate::{Error, FastDroneState, SlotRing, Source, StateBuffer, Version};
 use arc_swap::ArcSwapOption;
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
+use std::time::{Duration, Instant};
+
+/// The default buffer sizes (those of the Python classes).
+const DEFAULT_FAST_SIZE: usize = 5;
+const DEFAULT_OBJECT_SIZE: usize = 10;
 
 /// The wrapper's Python callbacks, read lock-free by the loop.
 #[derive(Default)]
@@ -22,8 +36,8 @@ struct Callbacks {
     state: ArcSwapOption<Py<PyAny>>,
     command: ArcSwapOption<Py<PyAny>>,
     error: ArcSwapOption<Py<PyAny>>,
-    errors: AtomicU64,
-    calls: AtomicU64,
+    errors: Relaxed,
+    calls: Relaxed,
     last_error: LastError,
 }
 
@@ -31,8 +45,7 @@ impl Callbacks {
     /// Counts and keeps `err`, hands its message to the error callback (whose
     /// own exception is reported as unraisable); returns the message.
     fn failed(&self, py: Python<'_>, err: PyErr) -> String {
-        // ORDERING: a statistic.
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors.add(1);
         let msg = self.last_error.keep(py, err);
         if let Some(cb) = self.error.load_full() {
             if let Err(e) = cb.call1(py, (msg.as_str(),)) {
@@ -56,10 +69,16 @@ fn command_dict<'py>(py: Python<'py>, c: &Command) -> PyResult<Bound<'py, PyDict
 /// The wrapper's own counters (DART-Planner's `wrapper` stats).
 #[derive(Default)]
 struct Counters {
-    state_updates: AtomicU64,
-    command_updates: AtomicU64,
-    last_state_time: AtomicU64,
-    last_command_time: AtomicU64,
+    state_updates: Relaxed,
+    command_updates: Relaxed,
+    last_state_time: Relaxed,
+    last_command_time: Relaxed,
+}
+
+/// The autopilot's ring beside a buffer of Python objects.
+struct Mirror {
+    ring: SlotRing<FastDroneState>,
+    objects: StateBuffer<Entry>,
 }
 
 /// DART-Planner's `RealTimeControlWrapper` on the Rust autopilot.
@@ -69,31 +88,14 @@ pub struct PyRealTimeControlWrapper {
     priority: i32,
     use_fast_state: bool,
     state_buffer: Py<PyStateBuffer>,
-    /// The ring the autopilot reads when `state_buffer` is not a fast one.
-    mirror: Option<SlotRing<FastDroneState>>,
+    /// When `state_buffer` is not a fast one: the ring the autopilot reads,
+    /// fed by `update_state`, and the buffer it mirrors (whose reset
+    /// empties the mirror).
+    mirror: Option<Mirror>,
     pub(super) autopilot: Autopilot,
     runner: Runner,
     callbacks: Arc<Callbacks>,
     counters: Counters,
-}
-
-/// A gain given as a number (all three axes) or three numbers.
-fn gain(value: Option<&Bound<'_, PyAny>>, field: &'static str) -> PyResult<Option<[f64; 3]>> {
-    let Some(v) = value.filter(|v| !v.is_none()) else {
-        return Ok(None);
-    };
-    if let Ok(x) = v.extract::<f64>() {
-        return Ok(Some([x; 3]));
-    }
-    let xs = floats(v, field, None)?;
-    <[f64; 3]>::try_from(xs.as_slice()).map(Some).map_err(|_| {
-        Error::Shape {
-            field,
-            expected: 3,
-            got: xs.len(),
-        }
-        .into()
-    })
 }
 
 fn stage_dict<'py>(py: Python<'py>, s: &StageGains) -> PyResult<Bound<'py, PyDict>> {
@@ -132,58 +134,75 @@ impl PyRealTimeControlWrapper {
 #[pymethods]
 impl PyRealTimeControlWrapper {
     #[new]
-    #[pyo3(signature = (frequency_hz=1000.0, priority=0, state_buffer=None, use_fast_state=true,
-        *, spin_us=None, cpu_affinity=None, lock_memory=false, timer_slack_ns=None,
-        realtime_policy="warn"))]
+    #[pyo3(signature = (frequency_hz=FrequencyHz(1000.0), priority=Priority(0), state_buffer=None,
+        use_fast_state=UseFastState(true), *, spin_us=SpinUs(None), cpu_affinity=CpuAffinity(None),
+        lock_memory=LockMemory(false), timer_slack_ns=TimerSlackNs(None),
+        realtime_policy=RealtimePolicy(RtPolicy::Warn)),
+        text_signature = "(frequency_hz=1000.0, priority=0, state_buffer=None, \
+        use_fast_state=True, *, spin_us=None, cpu_affinity=None, lock_memory=False, \
+        timer_slack_ns=None, realtime_policy='warn')")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        frequency_hz: f64,
-        priority: i32,
+        frequency_hz: FrequencyHz,
+        priority: Priority,
         state_buffer: Option<Bound<'_, PyAny>>,
-        use_fast_state: bool,
-        spin_us: Option<f64>,
-        cpu_affinity: Option<Vec<usize>>,
-        lock_memory: bool,
-        timer_slack_ns: Option<u64>,
-        realtime_policy: &str,
+        use_fast_state: UseFastState,
+        spin_us: SpinUs,
+        cpu_affinity: CpuAffinity,
+        lock_memory: LockMemory,
+        timer_slack_ns: TimerSlackNs,
+        realtime_policy: RealtimePolicy,
     ) -> PyResult<Self> {
+        let (frequency_hz, priority, use_fast_state) =
+            (frequency_hz.0, priority.0, use_fast_state.0);
         let config = loop_config(
             frequency_hz,
-            spin_us,
+            spin_us.0,
             priority,
-            cpu_affinity,
-            lock_memory,
-            timer_slack_ns,
-            realtime_policy,
+            cpu_affinity.0,
+            lock_memory.0,
+            timer_slack_ns.0,
+            realtime_policy.0,
             false,
             "rtstate-autopilot",
+            "frequency_hz",
         )?;
         let buffer: Bound<'_, PyStateBuffer> = match state_buffer.filter(|b| !b.is_none()) {
             Some(b) => b.cast_into::<PyStateBuffer>().map_err(|e| {
                 PyTypeError::new_err(format!(
-                    "state_buffer must be a ThreadSafeStateBuffer, got {}",
+                    "`state_buffer` must be a ThreadSafeStateBuffer or None, got {}",
                     type_name(&e.into_inner())
                 ))
             })?,
+            None if use_fast_state => {
+                let base = PyStateBuffer::create(
+                    py,
+                    DEFAULT_FAST_SIZE,
+                    Some(py.get_type::<PyFastDroneState>()),
+                )?;
+                let init = PyClassInitializer::from(base).add_subclass(PyFastDroneStateBuffer);
+                Bound::new(py, init)?.into_super()
+            }
             None => {
-                let module = py.import(intern!(py, "rtstate._rtstate"))?;
-                let class = if use_fast_state {
-                    "FastDroneStateBuffer"
-                } else {
-                    "DroneStateBuffer"
-                };
-                module
-                    .getattr(class)?
-                    .call0()?
-                    .cast_into::<PyStateBuffer>()?
+                let base = PyStateBuffer::create(
+                    py,
+                    DEFAULT_OBJECT_SIZE,
+                    Some(py.get_type::<PyDroneState>()),
+                )?;
+                let init = PyClassInitializer::from(base).add_subclass(PyDroneStateBuffer);
+                Bound::new(py, init)?.into_super()
             }
         };
         let (ring, mirror) = match &buffer.get().store {
             Store::Fast { ring, .. } => (ring.clone(), None),
-            Store::Objects(_) => {
+            Store::Objects(objects) => {
                 let ring = SlotRing::checked(8)?;
-                (ring.clone(), Some(ring))
+                let mirror = Mirror {
+                    ring: ring.clone(),
+                    objects: objects.clone(),
+                };
+                (ring, Some(mirror))
             }
         };
         let autopilot = Autopilot::new(ring, Config::default())?;
@@ -224,7 +243,8 @@ impl PyRealTimeControlWrapper {
         self.state_buffer.clone_ref(py)
     }
 
-    /// Starts the autopilot loop (does nothing if it runs).
+    /// Starts the autopilot loop (does nothing if it runs; of concurrent
+    /// calls one starts it).
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         if self.runner.is_running() {
             return Ok(());
@@ -233,7 +253,21 @@ impl PyRealTimeControlWrapper {
         let callbacks = self.callbacks.clone();
         let mut states = self.autopilot.state.reader();
         let mut commands = self.autopilot.command.reader();
-        self.runner.start(py, move |t: &Tick| {
+        let mirror = self
+            .mirror
+            .as_ref()
+            .map(|m| (m.ring.clone(), m.objects.clone()));
+        let tick = move |t: &Tick| {
+            if let Some((ring, objects)) = &mirror {
+                // The buffer was reset (and nothing published since): the
+                // autopilot must not go on commanding from the state it
+                // forgot. (A reset racing an `update_state` can empty the
+                // mirror of that state too: the autopilot then waits for
+                // the next, the safe side.)
+                if objects.peek().is_none() && ring.peek().is_some() {
+                    ring.reset();
+                }
+            }
             let flow = autopilot_tick(t)?;
             let want_state = callbacks.state.load().is_some();
             let want_command = callbacks.command.load().is_some();
@@ -248,16 +282,14 @@ impl PyRealTimeControlWrapper {
             Python::attach(|py| {
                 let mut failure = None;
                 if let (Some(s), Some(cb)) = (state, callbacks.state.load_full()) {
-                    // ORDERING: a statistic.
-                    callbacks.calls.fetch_add(1, Ordering::Relaxed);
+                    callbacks.calls.add(1);
                     let arg = Py::new(py, PyDroneState::wrap(crate::DroneState::from(s.state)));
                     if let Err(e) = arg.and_then(|a| cb.call1(py, (a,))) {
                         failure = Some(callbacks.failed(py, e));
                     }
                 }
                 if let (Some(c), Some(cb)) = (command, callbacks.command.load_full()) {
-                    // ORDERING: a statistic.
-                    callbacks.calls.fetch_add(1, Ordering::Relaxed);
+                    callbacks.calls.add(1);
                     let arg = command_dict(py, &c.state);
                     if let Err(e) = arg.and_then(|a| cb.call1(py, (a,))) {
                         failure = Some(callbacks.failed(py, e));
@@ -268,14 +300,18 @@ impl PyRealTimeControlWrapper {
                     None => Ok(flow),
                 }
             })
-        })
+        };
+        // `false`: another thread started it meanwhile, which is what was
+        // asked.
+        self.runner.start(py, || {}, tick).map(|_| ())
     }
 
     /// Stops the loop, waiting up to `timeout` s (`TimeoutError` if a
     /// callback still runs then; the loop stops after it returns).
-    #[pyo3(signature = (timeout=1.0))]
-    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
-        self.runner.stop(py, timeout).map(|_| ())
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
+    fn stop(&self, py: Python<'_>, timeout: WaitLimit) -> PyResult<()> {
+        self.runner.stop(py, timeout.0).map(|_| ())
     }
 
     /// Whether the loop thread is ticking.
@@ -291,9 +327,17 @@ impl PyRealTimeControlWrapper {
         &self,
         py: Python<'_>,
         state: Bound<'_, PyAny>,
-        source: Option<Bound<'_, PyString>>,
+        source: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
-        let source = source.unwrap_or_else(|| intern!(py, "external").clone());
+        let source = match source.filter(|s| !s.is_none()) {
+            None => intern!(py, "external").clone(),
+            Some(s) => s.cast_into::<PyString>().map_err(|e| {
+                PyTypeError::new_err(format!(
+                    "`source` expects a str, got {}",
+                    type_name(&e.into_inner())
+                ))
+            })?,
+        };
         let mut state = state;
         let plain =
             state.is_instance_of::<PyDroneState>() || state.is_instance_of::<PyFastDroneState>();
@@ -302,20 +346,25 @@ impl PyRealTimeControlWrapper {
                 Bound::new(py, PyDroneState::wrap(drone_state_from_estimate(&state)?))?.into_any();
         }
         let buffer = self.buffer(py).get();
-        if let Some(mirror) = &self.mirror {
-            if let Ok(f) = state.cast::<PyFastDroneState>() {
-                let d = crate::DroneState::from(f.get().inner);
-                state = Bound::new(py, PyDroneState::wrap(d))?.into_any();
-            }
+        let Some(mirror) = &self.mirror else {
+            // The buffer converts and checks before it publishes.
             let version = buffer.publish(&state, &source, None)?;
-            let fast = PyFastDroneState::extract_state(&state)?;
-            mirror
-                .publish(fast, Source::intern(&source.to_cow()?))
-                .map_err(|e| PyErr::from(e.error))?;
             self.note_state();
             return Ok(version);
+        };
+        // Convert and check everything first: a state refused here leaves
+        // the buffer and the mirror untouched.
+        let fast = PyFastDroneState::extract_state(&state)?;
+        let mirror_source = Source::intern(&source.to_cow()?);
+        if let Ok(f) = state.cast::<PyFastDroneState>() {
+            let d = crate::DroneState::from(f.get().inner);
+            state = Bound::new(py, PyDroneState::wrap(d))?.into_any();
         }
         let version = buffer.publish(&state, &source, None)?;
+        mirror
+            .ring
+            .publish(fast, mirror_source)
+            .map_err(|e| PyErr::from(e.error))?;
         self.note_state();
         Ok(version)
     }
@@ -336,6 +385,18 @@ impl PyRealTimeControlWrapper {
         thrust: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
         use super::super::convert::array_or;
+        for (value, field) in [
+            (&position_setpoint, "position_setpoint"),
+            (&velocity_setpoint, "velocity_setpoint"),
+            (&attitude_setpoint, "attitude_setpoint"),
+            (&angular_velocity_setpoint, "angular_velocity_setpoint"),
+            (&thrust, "thrust"),
+        ] {
+            // None keeps the current value; anything else must be real.
+            if let Some(v) = value.as_ref().filter(|v| !v.is_none()) {
+                check_real(v, field)?;
+            }
+        }
         let mut sp = self.setpoint();
         sp.position = array_or(
             position_setpoint.as_ref(),
@@ -381,13 +442,8 @@ impl PyRealTimeControlWrapper {
             };
         }
         let version = self.autopilot.set_setpoint(sp)?;
-        // ORDERING: statistics.
-        self.counters
-            .command_updates
-            .fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .last_command_time
-            .store(now().to_bits(), Ordering::Relaxed);
+        self.counters.command_updates.add(1);
+        self.counters.last_command_time.set_f64(now());
         Ok(version)
     }
 
@@ -490,70 +546,111 @@ impl PyRealTimeControlWrapper {
     }
 
     /// The latest state snapshot (the state buffer's).
-    fn get_latest_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.buffer(py)
-            .call_method0(intern!(py, "get_latest_state"))
+    fn get_latest_state(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<Option<Py<super::super::snapshot::PyStateSnapshot>>> {
+        self.buffer(py).get().latest(py)
     }
 
     /// The state nearest `target_time` within `max_age` (the buffer's).
-    #[pyo3(signature = (target_time, max_age=0.1))]
+    /// Arguments are checked (and named in errors) by the buffer.
+    #[pyo3(signature = (target_time, max_age=None), text_signature = "($self, target_time, max_age=0.1)")]
     fn get_state_at_time<'py>(
         &self,
         py: Python<'py>,
-        target_time: f64,
-        max_age: f64,
+        target_time: Bound<'py, PyAny>,
+        max_age: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let max_age = match max_age {
+            Some(m) => m,
+            None => 0.1f64.into_pyobject(py)?.into_any(),
+        };
         self.buffer(py)
             .call_method1(intern!(py, "get_state_at_time"), (target_time, max_age))
     }
 
-    /// Blocks (interpreter released) for the next state; None on timeout.
-    #[pyo3(signature = (timeout=1.0))]
-    fn wait_for_state_update<'py>(
+    /// Blocks (interpreter released, signals checked every 100 ms, so
+    /// Ctrl-C arrives promptly) for the next state; None after `timeout` s
+    /// (+inf or too large to represent: no limit).
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
+    fn wait_for_state_update(
         &self,
-        py: Python<'py>,
-        timeout: f64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        self.buffer(py)
-            .call_method1(intern!(py, "wait_for_update"), (timeout,))
+        py: Python<'_>,
+        timeout: WaitLimit,
+    ) -> PyResult<Option<Py<super::super::snapshot::PyStateSnapshot>>> {
+        let limit = timeout.0;
+        let give_up = limit.and_then(|d| Instant::now().checked_add(d));
+        let buffer = self.buffer(py).get();
+        let after = buffer.version();
+        loop {
+            let slice = give_up
+                .map(|d| {
+                    d.saturating_duration_since(Instant::now())
+                        .min(SIGNAL_CHECK)
+                })
+                .unwrap_or(SIGNAL_CHECK);
+            let result = match &buffer.store {
+                Store::Objects(b) => py.detach(|| b.wait_for_update(after, slice)),
+                Store::Fast { ring, .. } => py.detach(|| ring.wait_for_update(after, slice)),
+            };
+            match result {
+                Ok(_) => return buffer.latest(py),
+                Err(Error::Timeout(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            py.check_signals()?;
+            if give_up.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+        }
     }
 
-    /// Awaits the next state; None on timeout (the buffer's
-    /// `wait_for_update_async`).
-    #[pyo3(signature = (timeout=1.0))]
+    /// Awaits the next state; None after `timeout` s (the buffer's
+    /// `wait_for_update_async`, called directly).
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
     fn wait_for_state_update_async<'py>(
         &self,
         py: Python<'py>,
-        timeout: f64,
+        timeout: WaitLimit,
     ) -> PyResult<Bound<'py, PyAny>> {
-        py.import(intern!(py, "rtstate._control"))?.call_method1(
-            intern!(py, "_wait_for_update_async"),
-            (self.buffer(py), timeout),
-        )
+        let secs = timeout.0.map_or(f64::INFINITY, |d| d.as_secs_f64());
+        subscription::wait_for_update_async(self.buffer(py), secs)
     }
 
     /// Calls `callback(DroneState)` from the loop thread for each new state
     /// version the controller reads (None removes it).
-    fn set_state_update_callback(&self, callback: Option<Py<PyAny>>) {
-        self.callbacks
-            .state
-            .store(callback.map(std::sync::Arc::new));
+    /// `TypeError` if it is neither callable nor None.
+    fn set_state_update_callback(&self, callback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let callback = callback_arg(callback, "callback")?;
+        let old = self.callbacks.state.swap(callback.map(std::sync::Arc::new));
+        drop(old);
+        Ok(())
     }
 
     /// Calls `callback(dict)` (`thrust roll_rate pitch_rate yaw_rate
     /// timestamp`) from the loop thread after each command (None removes it).
-    fn set_command_update_callback(&self, callback: Option<Py<PyAny>>) {
-        self.callbacks
+    /// `TypeError` if it is neither callable nor None.
+    fn set_command_update_callback(&self, callback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let callback = callback_arg(callback, "callback")?;
+        let old = self
+            .callbacks
             .command
-            .store(callback.map(std::sync::Arc::new));
+            .swap(callback.map(std::sync::Arc::new));
+        drop(old);
+        Ok(())
     }
 
     /// Calls `callback(message: str)` when a state or command callback
     /// raises (None removes it).
-    fn set_error_callback(&self, callback: Option<Py<PyAny>>) {
-        self.callbacks
-            .error
-            .store(callback.map(std::sync::Arc::new));
+    /// `TypeError` if it is neither callable nor None.
+    fn set_error_callback(&self, callback: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+        let callback = callback_arg(callback, "callback")?;
+        let old = self.callbacks.error.swap(callback.map(std::sync::Arc::new));
+        drop(old);
+        Ok(())
     }
 
     /// The last exception a callback raised, or None.
@@ -599,15 +696,13 @@ impl PyRealTimeControlWrapper {
         let c = &self.counters;
         let cb = &self.callbacks;
         let d = PyDict::new(py);
-        // ORDERING: statistics, all Relaxed.
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         d.set_item("control_iterations", self.runner.stats()?.iteration_count)?;
-        d.set_item("state_updates", r(&c.state_updates))?;
-        d.set_item("command_updates", r(&c.command_updates))?;
-        d.set_item("errors", r(&cb.errors))?;
-        d.set_item("callback_calls", r(&cb.calls))?;
-        d.set_item("last_state_time", f64::from_bits(r(&c.last_state_time)))?;
-        d.set_item("last_command_time", f64::from_bits(r(&c.last_command_time)))?;
+        d.set_item("state_updates", c.state_updates.get())?;
+        d.set_item("command_updates", c.command_updates.get())?;
+        d.set_item("errors", cb.errors.get())?;
+        d.set_item("callback_calls", cb.calls.get())?;
+        d.set_item("last_state_time", c.last_state_time.get_f64())?;
+        d.set_item("last_command_time", c.last_command_time.get_f64())?;
         d.set_item("commands_published", self.autopilot.command.version())?;
         Ok(d)
     }
@@ -634,10 +729,7 @@ impl PyRealTimeControlWrapper {
 
 impl PyRealTimeControlWrapper {
     fn note_state(&self) {
-        // ORDERING: statistics.
-        self.counters.state_updates.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .last_state_time
-            .store(now().to_bits(), Ordering::Relaxed);
+        self.counters.state_updates.add(1);
+        self.counters.last_state_time.set_f64(now());
     }
 }

@@ -5,30 +5,38 @@
 //!
 //! # Wake-up
 //!
-//! Each subscription owns a nonblocking Unix socket pair. The write end is
-//! inside a std [`Waker`] ([`SocketWaker`]): waking writes one byte (one
-//! syscall, no interpreter, `EAGAIN` ignored when the socket is already
-//! full of unread wake-ups). The read end belongs to the Python glue
-//! (`rtstate/_asyncio.py`), which registers it with `loop.add_reader` only
-//! while a `get()` is pending, on whatever loop is running at that moment.
+//! Each subscription owns a nonblocking wake-up descriptor: an `eventfd` on
+//! Linux, a Unix socket pair elsewhere. Its write side is inside a std
+//! [`Waker`] (`waker::FdWaker`): waking is one `write` (one syscall, no
+//! interpreter; a full socket's `EAGAIN` already means "readable"). The
+//! read side belongs to the Python glue (`rtstate/_asyncio.py`), which
+//! registers it with the running loop (`loop.add_reader`) at the first
+//! `get()` and keeps it registered while the subscription is used: a
+//! `get()` that has to wait costs no `epoll_ctl`.
 //!
 //! 1. `get()` calls `_poll()`: the core's `poll_recv` takes a queued event,
 //!    or registers the waker with the queue's notifier and reports pending.
-//! 2. Pending: the glue adds the read end to the running loop and awaits a
-//!    future.
+//! 2. Pending: the task parks on a future.
 //! 3. A publish from any thread (a Rust thread that never attaches to
 //!    Python included) calls the notifier, which invokes the waker only if
-//!    one is registered (nobody waiting costs the writer a fence and a
-//!    load): one byte is written.
-//! 4. The loop sees the read end readable; the callback drains it and
-//!    completes the future; the task calls `_poll()` again and takes the
-//!    event. The reader is removed from the loop when the `get()` completes
-//!    or is cancelled.
+//!    one is registered, and deregisters it (nobody waiting costs the
+//!    writer a fence and a load): one `write`.
+//! 4. The loop sees the descriptor readable; the callback drains it (one
+//!    `read` however many wake-ups were written) and completes the pending
+//!    futures; each task calls `_poll()` again and takes an event.
 //!
-//! The byte is drained before the queue is polled again, so a wake-up
-//! written after a poll is never lost; a stale byte costs one spurious
-//! round. A cancelled `get()` leaves the event in the Rust queue: an event
-//! is taken only by a `_poll()` that returns it.
+//! Batching: after a wake the waker stays deregistered until a `_poll()`
+//! finds the queue empty, so events that arrive faster than the loop
+//! drains them cost the writers no syscall, and the consumer takes them
+//! with `_poll()` alone (no wait, no syscall) until the queue is empty.
+//!
+//! The descriptor is drained before the queue is polled again, so a
+//! wake-up written after a poll is never lost; a stale one costs one
+//! spurious round. A cancelled `get()` leaves the event in the Rust queue
+//! (an event is taken only by a `_poll()` that returns it) and the reader
+//! registered for the next `get()`. The registration is removed when the
+//! subscription ends (a `get()` that meets `ClosedError`, `close()`) or is
+//! garbage collected, and the descriptor closed after it.
 //!
 //! # Decisions
 //!
@@ -41,237 +49,30 @@
 //!   on the consumer's side (the state once, then cached).
 
 use super::buffers::{Entry, PyStateBuffer, Store};
-use super::states::PyFastDroneState;
-use crate::sync::{lock, Mutex};
+use super::testing;
+
+mod event;
+mod waker;
+
 use crate::{
-    duration_from_secs, Error, FastDroneState, Policy, SlotRing, Snapshot, Source, Subscription,
+    duration_from_secs, Error, FastDroneState, Policy, Snapshot, Subscription,
     SubscriptionCounters, MAX_CAPACITY,
 };
-use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+pub use event::PyUpdateEvent;
+use event::{_update_event, EventData};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyString, PyType};
-use std::io::Write;
-use std::os::fd::IntoRawFd;
-use std::os::unix::net::UnixStream;
+use pyo3::types::{PyDict, PyType};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::JoinHandle;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-/// The event keys, in DART-Planner's order.
-const KEYS: [&str; 4] = ["state", "version", "timestamp", "source"];
+use waker::fd_waker;
 
 /// The longest a blocking receive waits between two checks for signals
 /// (Ctrl-C); an event wakes it at once.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
-
-// ---------------------------------------------------------------------------
-// The waker
-// ---------------------------------------------------------------------------
-
-/// A std waker that writes one byte to a socket: callable from any thread,
-/// no interpreter needed.
-struct SocketWaker {
-    tx: UnixStream,
-}
-
-impl Wake for SocketWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // A full socket (EAGAIN) already holds an unread wake-up; any other
-        // error leaves nothing to do (the reader is gone).
-        let _ = (&self.tx).write(&[1]);
-    }
-}
-
-/// A waker and the raw read end of its socket pair (nonblocking), whose
-/// ownership passes to the caller.
-fn socket_waker() -> PyResult<(Waker, i32)> {
-    let (tx, rx) = UnixStream::pair()?;
-    tx.set_nonblocking(true)?;
-    rx.set_nonblocking(true)?;
-    Ok((Waker::from(Arc::new(SocketWaker { tx })), rx.into_raw_fd()))
-}
-
-// ---------------------------------------------------------------------------
-// Events
-// ---------------------------------------------------------------------------
-
-/// What a subscription carries, whichever the store.
-enum EventData {
-    Object(Arc<Snapshot<Entry>>),
-    Fast(Snapshot<FastDroneState>),
-}
-
-impl EventData {
-    fn version(&self) -> u64 {
-        match self {
-            EventData::Object(s) => s.version,
-            EventData::Fast(s) => s.version,
-        }
-    }
-    fn timestamp(&self) -> f64 {
-        match self {
-            EventData::Object(s) => s.timestamp,
-            EventData::Fast(s) => s.timestamp,
-        }
-    }
-    fn published_at(&self) -> f64 {
-        match self {
-            EventData::Object(s) => s.published_at,
-            EventData::Fast(s) => s.published_at,
-        }
-    }
-    fn source(&self) -> Source {
-        match self {
-            EventData::Object(s) => s.source,
-            EventData::Fast(s) => s.source,
-        }
-    }
-}
-
-/// One publish as a subscriber receives it: `event["version"]` or
-/// `event.version`, with keys `state version timestamp source`.
-#[pyclass(frozen, module = "rtstate", name = "UpdateEvent")]
-pub struct PyUpdateEvent {
-    data: EventData,
-    state: PyOnceLock<Py<PyAny>>,
-}
-
-impl PyUpdateEvent {
-    fn new(py: Python<'_>, data: EventData) -> PyResult<Py<PyUpdateEvent>> {
-        Py::new(
-            py,
-            PyUpdateEvent {
-                data,
-                state: PyOnceLock::new(),
-            },
-        )
-    }
-
-    fn value(&self, py: Python<'_>, key: &str) -> PyResult<Option<Py<PyAny>>> {
-        Ok(Some(match key {
-            "state" => self.state(py)?,
-            "version" => self.data.version().into_pyobject(py)?.into_any().unbind(),
-            "timestamp" => self.data.timestamp().into_pyobject(py)?.into_any().unbind(),
-            "source" => self.source(py).into_any().unbind(),
-            _ => return Ok(None),
-        }))
-    }
-}
-
-#[pymethods]
-impl PyUpdateEvent {
-    /// The state published (built on first access, then the same object).
-    #[getter]
-    fn state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.state
-            .get_or_try_init(py, || match &self.data {
-                EventData::Object(s) => Ok(s.state.state.clone_ref(py)),
-                EventData::Fast(s) => Ok(Py::new(py, PyFastDroneState::wrap(s.state))?.into_any()),
-            })
-            .map(|s| s.clone_ref(py))
-    }
-
-    /// The buffer's version of this publish.
-    #[getter]
-    fn version(&self) -> u64 {
-        self.data.version()
-    }
-
-    /// The state's own time, else the publish time (wall-clock seconds).
-    #[getter]
-    fn timestamp(&self) -> f64 {
-        self.data.timestamp()
-    }
-
-    /// Who published it.
-    #[getter]
-    fn source<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::intern(py, self.data.source().as_str())
-    }
-
-    /// Wall-clock seconds when it was published.
-    #[getter]
-    fn published_at(&self) -> f64 {
-        self.data.published_at()
-    }
-
-    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let found = match key.cast::<PyString>() {
-            Ok(k) => self.value(py, &k.to_cow()?)?,
-            Err(_) => None,
-        };
-        found.ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
-    }
-
-    /// The value of `key`, or `default`.
-    #[pyo3(signature = (key, default=None))]
-    fn get(
-        &self,
-        py: Python<'_>,
-        key: &Bound<'_, PyAny>,
-        default: Option<Py<PyAny>>,
-    ) -> PyResult<Option<Py<PyAny>>> {
-        match key.cast::<PyString>() {
-            Ok(k) => Ok(self.value(py, &k.to_cow()?)?.or(default)),
-            Err(_) => Ok(default),
-        }
-    }
-
-    fn __contains__(&self, key: &Bound<'_, PyAny>) -> bool {
-        key.cast::<PyString>()
-            .ok()
-            .and_then(|k| k.to_cow().ok().map(|k| KEYS.contains(&&*k)))
-            .unwrap_or(false)
-    }
-
-    fn __len__(&self) -> usize {
-        KEYS.len()
-    }
-
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.keys(py)?.try_iter().map(Bound::into_any)
-    }
-
-    /// `["state", "version", "timestamp", "source"]`.
-    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, KEYS)
-    }
-
-    /// The values, in the order of `keys()`.
-    fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let values = KEYS
-            .iter()
-            .map(|k| self.value(py, k).map(Option::unwrap))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, values)
-    }
-
-    /// `(key, value)` pairs, in the order of `keys()`.
-    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = KEYS
-            .iter()
-            .map(|k| Ok((*k, self.value(py, k)?.unwrap())))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "UpdateEvent(version={}, timestamp={:?}, source={:?}, state={})",
-            self.data.version(),
-            self.data.timestamp(),
-            self.data.source().as_str(),
-            self.state(py)?.bind(py).repr()?
-        ))
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The subscription
@@ -497,8 +298,11 @@ impl PySubscription {
 
     /// Ends the subscription: the buffer stops filling it and pending
     /// `get()`s wake; queued events can still be taken.
-    fn close(&self) {
-        with_sub!(&self.kind, s => s.close())
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        with_sub!(&self.kind, s => s.close());
+        // The asyncio glue removes its reader from the loop.
+        self.waiters.call_method0(py, intern!(py, "_closed"))?;
+        Ok(())
     }
 
     /// For `asyncio.Queue` compatibility; does nothing.
@@ -562,7 +366,7 @@ pub(crate) fn subscribe(
         Store::Objects(b) => Kind::Objects(b.subscribe(capacity, policy)?),
         Store::Fast { ring, .. } => Kind::Fast(ring.subscribe(capacity, policy)?),
     };
-    let (waker, fd) = socket_waker()?;
+    let (waker, fd) = fd_waker()?;
     let waiters = glue(py, &WAITERS, "_Waiters")?.call1((fd,))?.unbind();
     Ok(PySubscription {
         kind,
@@ -589,8 +393,7 @@ pub(crate) fn unsubscribe(
             "queue is a subscription of another buffer",
         ));
     }
-    sub.close();
-    Ok(())
+    sub.close(buffer.py())
 }
 
 /// `buffer.wait_for_update_async(timeout)`: an awaitable of the snapshot of
@@ -603,114 +406,21 @@ pub(crate) fn wait_for_update_async<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     static WAIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let py = buffer.py();
-    duration_from_secs("timeout", timeout)?;
+    // +inf (or a value too large for a Duration) waits without limit.
+    if timeout.is_nan() || timeout < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "`timeout` must be a number of seconds ≥ 0, got {timeout}"
+        )));
+    }
     let sub = Bound::new(py, subscribe(buffer, 1, "keep_latest")?)?;
     let waiters = sub.get().waiters.clone_ref(py);
     glue(py, &WAIT, "wait_for_update")?.call1((buffer, sub, waiters, timeout))
 }
 
-// ---------------------------------------------------------------------------
-// Testing aid: a publisher thread that never attaches to Python
-// ---------------------------------------------------------------------------
-
-/// A Rust publisher thread started by `_publish_from_rust_thread`.
-#[pyclass(frozen, module = "rtstate", name = "_RustPublisher")]
-pub struct PyRustPublisher {
-    handle: Mutex<Option<JoinHandle<u64>>>,
-}
-
-#[pymethods]
-impl PyRustPublisher {
-    /// Waits (the interpreter released) for the thread to finish; returns
-    /// how many states it published, or None if `timeout` seconds passed.
-    #[pyo3(signature = (timeout=None))]
-    fn join(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<u64>> {
-        let timeout = timeout
-            .map(|t| duration_from_secs("timeout", t))
-            .transpose()?;
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut guard = lock(&self.handle);
-        let Some(handle) = guard.as_ref() else {
-            return Err(PyValueError::new_err("already joined"));
-        };
-        while !handle.is_finished() {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-            py.detach(|| std::thread::sleep(Duration::from_millis(1)));
-            py.check_signals()?;
-        }
-        let handle = guard.take().expect("checked above");
-        drop(guard);
-        handle
-            .join()
-            .map(Some)
-            .map_err(|_| super::errors::PanickedError::new_err("publisher thread panicked"))
-    }
-
-    /// Whether the thread has finished.
-    fn is_finished(&self) -> bool {
-        lock(&self.handle)
-            .as_ref()
-            .is_none_or(JoinHandle::is_finished)
-    }
-}
-
-/// Testing aid: starts a Rust thread that publishes `states` (each a
-/// `FastDroneState`) into a `FastDroneStateBuffer`, one every `interval_s`
-/// seconds (source "rust-thread"), without ever attaching to Python.
-/// Returns a handle whose `join()` returns how many were published.
-#[pyfunction]
-#[pyo3(signature = (buffer, states, interval_s=0.0))]
-pub(crate) fn _publish_from_rust_thread(
-    buffer: &Bound<'_, PyStateBuffer>,
-    states: &Bound<'_, PyAny>,
-    interval_s: f64,
-) -> PyResult<PyRustPublisher> {
-    let interval = duration_from_secs("interval_s", interval_s)?;
-    let ring: SlotRing<FastDroneState> = match &buffer.get().store {
-        Store::Fast { ring, .. } => ring.clone(),
-        Store::Objects(_) => {
-            return Err(PyTypeError::new_err(
-                "expected a buffer of FastDroneState (FastDroneStateBuffer)",
-            ))
-        }
-    };
-    let states = states
-        .try_iter()?
-        .map(|s| PyFastDroneState::extract_state(&s?))
-        .collect::<PyResult<Vec<_>>>()?;
-    let source = Source::intern("rust-thread");
-    let handle = std::thread::Builder::new()
-        .name("rtstate-rust-publisher".into())
-        .spawn(move || {
-            let mut published = 0;
-            let start = Instant::now();
-            for (i, state) in states.into_iter().enumerate() {
-                if !interval.is_zero() {
-                    // Absolute deadlines: sleep to start + i * interval.
-                    let due = start + interval * i as u32;
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
-                    }
-                }
-                if ring.publish(state, source).is_ok() {
-                    published += 1;
-                }
-            }
-            published
-        })?;
-    Ok(PyRustPublisher {
-        handle: Mutex::new(Some(handle)),
-    })
-}
-
-/// Adds the classes and the testing aid to the module.
+/// Adds the classes to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySubscription>()?;
     m.add_class::<PyUpdateEvent>()?;
-    m.add_class::<PyRustPublisher>()?;
-    m.add_function(wrap_pyfunction!(_publish_from_rust_thread, m)?)?;
-    Ok(())
+    m.add_function(wrap_pyfunction!(_update_event, m)?)?;
+    testing::register(m)
 }

@@ -1,18 +1,33 @@
 //! The control loop for Python: `ControlLoop` (a Python callable on the Rust
 //! fixed-rate loop), `RealTimeControlWrapper` (the Rust autopilot on its own
-//! thread, DART-Planner's API), `SimVehicle` (the Rust simulation driven by
-//! a command buffer) and the benchmark helpers.
+//! thread, DART-Planner's API) and `SimVehicle` (the Rust simulation driven
+//! by a command buffer). Arguments are converted in `args` (errors name the
+//! argument); the test and benchmark aids are in `python/testing.rs`.
 //!
 //! # Threading
 //!
 //! Every loop runs on a Rust thread of its own. It attaches to Python
 //! (`Python::attach`) only to call a Python callable: the `ControlLoop`'s
 //! callback each tick, and the wrapper's state/command callbacks only when
-//! one is set (the autopilot itself never touches Python). Every wait on a
-//! loop (`stop`, `run`) is detached from the interpreter, so a loop thread
-//! can always take the GIL to finish its tick; `run` checks signals between
-//! slices of at most 50 ms, so Ctrl-C stops the loop and raises
-//! `KeyboardInterrupt`.
+//! one is set (the autopilot itself never touches Python).
+//!
+//! No lock is held across a wait, and no wait holds the interpreter:
+//!
+//! - A [`Runner`] keeps the loop's [`Handle`] in an `Arc` behind a mutex
+//!   that is held only to read or swap it. `is_running()` and `get_stats()`
+//!   are that brief lock and atomic loads, so any thread can call them at
+//!   any time, the loop's own callback included.
+//! - `stop()` and `run()` wait on a clone of the handle, detached from the
+//!   interpreter, in slices of at most 100 ms with signals checked between
+//!   them (Ctrl-C raises `KeyboardInterrupt`; `run` stops the loop first).
+//!   A loop thread can therefore always take the GIL to finish its tick.
+//! - `start()` claims a `starting` flag under the mutex, so that of
+//!   concurrent calls exactly one spawns a loop (the others raise
+//!   `AlreadyRunningError`); the loop is spawned gated and its handle is
+//!   stored before its first tick, so a tick that looks at its own loop
+//!   finds it.
+//! - A timeout or duration of +inf or too large to represent means no
+//!   limit; negative or NaN is a `ValueError` naming the argument.
 //!
 //! # Callback errors
 //!
@@ -24,7 +39,7 @@
 
 use super::convert::type_name;
 use crate::control::{
-    bare_loop, ControlLoop, Flow, Handle, LoopConfig, Percentiles, RtPolicy, RtSettings, Stats,
+    ControlLoop, Flow, Handle, LoopConfig, LoopStats, Percentiles, RtPolicy, RtSettings,
     StopReason, Tick, TickResult,
 };
 use crate::sync::{lock, Arc, Mutex};
@@ -35,8 +50,14 @@ use pyo3::types::{PyDict, PyList};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
+mod args;
 mod sim;
 mod wrapper;
+
+use args::{
+    CpuAffinity, FrequencyHz, LockMemory, Priority, RealtimePolicy, RunDuration, SpinUs,
+    StopOnError, TimerSlackNs, WaitLimit,
+};
 
 pyo3::create_exception!(
     rtstate,
@@ -45,16 +66,48 @@ pyo3::create_exception!(
     "A Python callback run by a control loop raised; the original exception is `__cause__`."
 );
 
-/// How long `run()` stays detached before it checks signals.
-const RUN_SLICE: Duration = Duration::from_millis(50);
-
 // ---------------------------------------------------------------- runner --
 
-/// A loop's handle, shared with the registry that `_stop_all_loops` (run at
-/// interpreter exit) walks.
-type Slot = Mutex<Option<Handle>>;
+/// The longest a wait on a loop stays detached before it checks signals.
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// What a runner holds. Its mutex is held only to read or swap these two
+/// fields: never across a wait, a spawn or foreign code, so any thread (a
+/// loop's own tick included) can take it at any time.
+#[derive(Default)]
+struct Current {
+    /// The loop last started (shared: waits happen on a clone, unlocked).
+    handle: Option<Arc<Handle>>,
+    /// A `start` is spawning a loop: another `start` is refused.
+    starting: bool,
+    /// A `stop` came while `starting`: the new loop is stopped before its
+    /// first tick.
+    stop_while_starting: bool,
+}
+
+/// A runner's state, shared with the registry that `_stop_all_loops` (run
+/// at interpreter exit) walks.
+type Slot = Mutex<Current>;
 
 static LOOPS: Mutex<Vec<Weak<Slot>>> = Mutex::new(Vec::new());
+
+/// A timeout or duration in seconds from Python: `ValueError` naming
+/// `name` for NaN or a negative value; `None` (no limit) for +inf or a
+/// value too large to represent.
+pub(super) fn limit_from_secs(name: &'static str, secs: f64) -> PyResult<Option<Duration>> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds ≥ 0, got {secs}"
+        )));
+    }
+    Ok(Duration::try_from_secs_f64(secs).ok())
+}
+
+/// `Instant::now() + limit`, or `None` (no deadline) when there is no limit
+/// or it does not fit.
+fn deadline(limit: Option<Duration>) -> Option<Instant> {
+    limit.and_then(|d| Instant::now().checked_add(d))
+}
 
 /// Starts, stops and reports one loop, whatever its tick.
 pub(super) struct Runner {
@@ -65,57 +118,108 @@ pub(super) struct Runner {
 impl Runner {
     fn new(config: LoopConfig) -> PyResult<Self> {
         config.validate()?;
-        let slot = Arc::new(Mutex::new(None));
+        let slot = Arc::new(Mutex::new(Current::default()));
         let mut loops = lock(&LOOPS);
         loops.retain(|w| w.strong_count() > 0);
         loops.push(Arc::downgrade(&slot));
         Ok(Runner { config, slot })
     }
 
+    /// The loop last started, if any (a brief lock, no wait).
+    fn handle(&self) -> Option<Arc<Handle>> {
+        lock(&self.slot).handle.clone()
+    }
+
+    /// Whether the loop thread is ticking. A brief lock and an atomic load:
+    /// callable from any thread, a tick included (the handle is stored
+    /// before the first tick runs).
     fn is_running(&self) -> bool {
-        lock(&self.slot).as_ref().is_some_and(Handle::is_running)
+        self.handle().is_some_and(|h| h.is_running())
     }
 
     /// Spawns the loop (detached from Python while the thread applies its
-    /// real-time settings). `AlreadyRunningError` if it runs.
-    fn start<F>(&self, py: Python<'_>, tick: F) -> PyResult<()>
+    /// real-time settings). Of concurrent calls exactly one starts a loop;
+    /// `Ok(false)` (nothing started) if one is running or being started.
+    /// `prepare` runs once the start is claimed, before the spawn.
+    fn start<F>(&self, py: Python<'_>, prepare: impl FnOnce(), tick: F) -> PyResult<bool>
     where
         F: FnMut(&Tick) -> TickResult + Send + 'static,
     {
-        if self.is_running() {
-            return Err(Error::AlreadyRunning.into());
-        }
-        let config = self.config.clone();
-        let handle = py.detach(move || ControlLoop::spawn(config, tick))?;
-        let old = lock(&self.slot).replace(handle);
-        drop(old);
-        Ok(())
-    }
-
-    /// Asks the loop to stop and waits up to `timeout` (detached). `None` if
-    /// it was never started.
-    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<Stats>> {
-        let timeout = crate::duration_from_secs("timeout", timeout)?;
-        let slot = self.slot.clone();
-        py.detach(move || {
-            let mut guard = lock(&slot);
-            match guard.as_mut() {
-                None => Ok(None),
-                Some(h) => h.stop(timeout).map(Some),
+        {
+            let mut current = lock(&self.slot);
+            if current.starting || current.handle.as_ref().is_some_and(|h| h.is_running()) {
+                return Ok(false);
             }
-        })
-        .map_err(|e| match e {
-            Error::Timeout(t) => PyTimeoutError::new_err(format!(
-                "the loop did not stop within {:.3} s (a tick is still running); \
-                 it has been asked to stop and will after the tick returns",
-                t.as_secs_f64()
-            )),
-            e => e.into(),
-        })
+            current.starting = true;
+        }
+        prepare();
+        let config = self.config.clone();
+        let spawned = py.detach(move || ControlLoop::spawn_gated(config, tick));
+        let (old, gate) = {
+            let mut current = lock(&self.slot);
+            current.starting = false;
+            let stop = std::mem::take(&mut current.stop_while_starting);
+            match spawned {
+                Ok((h, gate)) => {
+                    if stop {
+                        h.request_stop();
+                    }
+                    (current.handle.replace(Arc::new(h)), gate)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // The handle is in place: its ticks may look for it.
+        gate.open();
+        // The previous (finished) loop's handle, dropped unlocked.
+        drop(old);
+        Ok(true)
     }
 
-    fn stats(&self) -> PyResult<Stats> {
-        if let Some(h) = lock(&self.slot).as_ref() {
+    /// Asks the loop to stop and waits up to `timeout` (detached, signals
+    /// checked every 100 ms). `None` if it was never started.
+    fn stop(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<LoopStats>> {
+        let handle = {
+            let mut current = lock(&self.slot);
+            if current.starting {
+                // The loop being spawned will stop before its first tick.
+                current.stop_while_starting = true;
+            }
+            current.handle.clone()
+        };
+        let Some(handle) = handle else {
+            return Ok(None);
+        };
+        handle.request_stop();
+        let give_up = deadline(timeout);
+        loop {
+            let slice = give_up
+                .map(|d| {
+                    d.saturating_duration_since(Instant::now())
+                        .min(SIGNAL_CHECK)
+                })
+                .unwrap_or(SIGNAL_CHECK);
+            let h = handle.clone();
+            if py.detach(move || h.wait(slice)) {
+                break;
+            }
+            py.check_signals()?;
+            if give_up.is_some_and(|d| Instant::now() >= d) {
+                return Err(PyTimeoutError::new_err(format!(
+                    "the loop did not stop within {:.3} s (a tick is still running); \
+                     it has been asked to stop and will after the tick returns",
+                    timeout.unwrap_or_default().as_secs_f64()
+                )));
+            }
+        }
+        // Finished: joining does not wait for a tick.
+        py.detach(move || handle.stop(Duration::MAX))
+            .map(Some)
+            .map_err(Into::into)
+    }
+
+    fn stats(&self) -> PyResult<LoopStats> {
+        if let Some(h) = self.handle() {
             return Ok(h.stats());
         }
         // Never started: the zeros of a loop that has not run.
@@ -125,7 +229,7 @@ impl Runner {
 
 impl Drop for Runner {
     fn drop(&mut self) {
-        if let Some(h) = lock(&self.slot).as_ref() {
+        if let Some(h) = self.handle() {
             h.request_stop();
         }
     }
@@ -137,18 +241,23 @@ impl Drop for Runner {
 #[pyfunction]
 #[pyo3(signature = (timeout=1.0))]
 pub(crate) fn _stop_all_loops(py: Python<'_>, timeout: f64) -> usize {
-    let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 60.0));
-    let slots: Vec<Arc<Slot>> = lock(&LOOPS).iter().filter_map(Weak::upgrade).collect();
+    let timeout = Duration::from_secs_f64(if timeout.is_nan() {
+        0.0
+    } else {
+        timeout.clamp(0.0, 60.0)
+    });
+    let handles: Vec<Arc<Handle>> = lock(&LOOPS)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .filter_map(|slot| lock(&slot).handle.clone())
+        .collect();
     py.detach(move || {
         let mut n = 0;
-        for slot in slots {
-            let mut g = lock(&slot);
-            if let Some(h) = g.as_mut() {
-                if h.is_running() {
-                    n += 1;
-                }
-                let _ = h.stop(timeout);
+        for h in handles {
+            if h.is_running() {
+                n += 1;
             }
+            let _ = h.stop(timeout);
         }
         n
     })
@@ -163,28 +272,15 @@ pub(super) fn loop_config(
     cpu_affinity: Option<Vec<usize>>,
     lock_memory: bool,
     timer_slack_ns: Option<u64>,
-    realtime_policy: &str,
+    policy: RtPolicy,
     stop_on_error: bool,
     name: &str,
+    rate_name: &str,
 ) -> PyResult<LoopConfig> {
-    let policy = match realtime_policy {
-        "warn" => RtPolicy::Warn,
-        "strict" => RtPolicy::Strict,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "realtime_policy must be \"warn\" or \"strict\", got {other:?}"
-            )))
-        }
-    };
-    if priority < 0 {
-        return Err(PyValueError::new_err(format!(
-            "priority must be 0 (normal scheduling) or 1..=99 (SCHED_FIFO), got {priority}"
-        )));
-    }
     let mut config = LoopConfig::from_rate_hz(frequency_hz)
         .map_err(|_| {
             PyValueError::new_err(format!(
-                "frequency_hz must be finite and > 0, got {frequency_hz}"
+                "`{rate_name}` must be finite, > 0 and at most 1e9 Hz, got {frequency_hz}"
             ))
         })?
         .with_name(name)
@@ -204,7 +300,10 @@ pub(super) fn loop_config(
             policy,
         );
     if let Some(us) = spin_us {
-        config = config.with_spin(crate::duration_from_secs("spin_us", us * 1e-6)?);
+        let spin = Duration::try_from_secs_f64(us * 1e-6).map_err(|_| {
+            PyValueError::new_err(format!("`spin_us` must be finite and ≥ 0, got {us}"))
+        })?;
+        config = config.with_spin(spin);
     }
     config.validate()?;
     Ok(config)
@@ -236,7 +335,7 @@ fn stop_reason(r: StopReason) -> &'static str {
 }
 
 /// A loop's statistics as a dict: DART-Planner's keys plus ours.
-pub(super) fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn stats_dict<'py>(py: Python<'py>, s: &LoopStats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("iteration_count", s.iteration_count)?;
     d.set_item("missed_deadlines", s.overruns)?;
@@ -327,7 +426,7 @@ pub struct PyControlLoop {
 }
 
 impl PyControlLoop {
-    fn raise_if_stopped_on_error(&self, py: Python<'_>, stats: &Stats) -> PyResult<()> {
+    fn raise_if_stopped_on_error(&self, py: Python<'_>, stats: &LoopStats) -> PyResult<()> {
         if stats.stop_reason == Some(StopReason::Error) {
             if let Some(e) = self.last_error.to_raise(py, "the control loop's callback") {
                 return Err(e);
@@ -340,41 +439,46 @@ impl PyControlLoop {
 #[pymethods]
 impl PyControlLoop {
     #[new]
-    #[pyo3(signature = (callback, frequency_hz=1000.0, *, spin_us=None, priority=0,
-        cpu_affinity=None, lock_memory=false, timer_slack_ns=None, realtime_policy="warn",
-        stop_on_error=false))]
+    #[pyo3(signature = (callback, frequency_hz=FrequencyHz(1000.0), *, spin_us=SpinUs(None),
+        priority=Priority(0), cpu_affinity=CpuAffinity(None), lock_memory=LockMemory(false),
+        timer_slack_ns=TimerSlackNs(None), realtime_policy=RealtimePolicy(RtPolicy::Warn),
+        stop_on_error=StopOnError(false)),
+        text_signature = "(callback, frequency_hz=1000.0, *, spin_us=None, priority=0, \
+        cpu_affinity=None, lock_memory=False, timer_slack_ns=None, realtime_policy='warn', \
+        stop_on_error=False)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         callback: Bound<'_, PyAny>,
-        frequency_hz: f64,
-        spin_us: Option<f64>,
-        priority: i32,
-        cpu_affinity: Option<Vec<usize>>,
-        lock_memory: bool,
-        timer_slack_ns: Option<u64>,
-        realtime_policy: &str,
-        stop_on_error: bool,
+        frequency_hz: FrequencyHz,
+        spin_us: SpinUs,
+        priority: Priority,
+        cpu_affinity: CpuAffinity,
+        lock_memory: LockMemory,
+        timer_slack_ns: TimerSlackNs,
+        realtime_policy: RealtimePolicy,
+        stop_on_error: StopOnError,
     ) -> PyResult<Self> {
         if !callback.is_callable() {
             return Err(PyTypeError::new_err(format!(
-                "callback must be callable, got {}",
+                "`callback` must be callable, got {}",
                 type_name(&callback)
             )));
         }
         let config = loop_config(
-            frequency_hz,
-            spin_us,
-            priority,
-            cpu_affinity,
-            lock_memory,
-            timer_slack_ns,
-            realtime_policy,
-            stop_on_error,
+            frequency_hz.0,
+            spin_us.0,
+            priority.0,
+            cpu_affinity.0,
+            lock_memory.0,
+            timer_slack_ns.0,
+            realtime_policy.0,
+            stop_on_error.0,
             "rtstate-pyloop",
+            "frequency_hz",
         )?;
         Ok(PyControlLoop {
             callback: callback.unbind(),
-            frequency_hz,
+            frequency_hz: frequency_hz.0,
             runner: Runner::new(config)?,
             last_error: Arc::default(),
         })
@@ -392,13 +496,13 @@ impl PyControlLoop {
         self.callback.clone_ref(py)
     }
 
-    /// Starts the loop on its own thread. `AlreadyRunningError` if it runs;
-    /// `RealTimeError` under the strict policy if a setting was refused.
+    /// Starts the loop on its own thread. `AlreadyRunningError` if it runs
+    /// (of concurrent calls exactly one starts it); `RealTimeError` under
+    /// the strict policy if a setting was refused.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         let callback = self.callback.clone_ref(py);
         let last_error = self.last_error.clone();
-        last_error.clear();
-        self.runner.start(py, move |_t: &Tick| {
+        let tick = move |_t: &Tick| {
             Python::attach(|py| match callback.call0(py) {
                 Ok(r) => {
                     if r.bind(py).is(pyo3::types::PyBool::new(py, false)) {
@@ -409,59 +513,79 @@ impl PyControlLoop {
                 }
                 Err(e) => Err(last_error.keep(py, e)),
             })
-        })
+        };
+        if self.runner.start(py, || self.last_error.clear(), tick)? {
+            Ok(())
+        } else {
+            Err(Error::AlreadyRunning.into())
+        }
     }
 
-    /// Asks the loop to stop and waits up to `timeout` s for it. Returns the
-    /// final statistics (None if never started). `TimeoutError` if a
-    /// callback still runs after `timeout` (the loop stops once it returns);
+    /// Asks the loop to stop and waits up to `timeout` s for it (+inf or a
+    /// value too large to represent: no limit). Returns the final
+    /// statistics (None if never started). `TimeoutError` if a callback
+    /// still runs after `timeout` (the loop stops once it returns);
     /// `CallbackError` (original as `__cause__`) if the loop had stopped on
     /// a callback error (`stop_on_error`).
-    #[pyo3(signature = (timeout=1.0))]
-    fn stop<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let Some(stats) = self.runner.stop(py, timeout)? else {
+    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+        text_signature = "($self, timeout=1.0)")]
+    fn stop<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: WaitLimit,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(stats) = self.runner.stop(py, timeout.0)? else {
             return Ok(None);
         };
         self.raise_if_stopped_on_error(py, &stats)?;
         stats_dict(py, &stats).map(Some)
     }
 
-    /// Whether the loop thread is ticking.
+    /// Whether the loop thread is ticking (callable from any thread, the
+    /// loop's own callback included).
     fn is_running(&self) -> bool {
         self.runner.is_running()
     }
 
     /// Starts the loop if needed and blocks the caller (interpreter
-    /// released in 50 ms slices, signals checked between them) until it
-    /// stops by itself or `duration` s have passed, then stops it and
-    /// returns its statistics. Ctrl-C stops the loop and raises
-    /// `KeyboardInterrupt`.
-    #[pyo3(signature = (duration=None))]
-    fn run<'py>(&self, py: Python<'py>, duration: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
-        let until = duration
-            .map(|d| crate::duration_from_secs("duration", d).map(|d| Instant::now() + d))
-            .transpose()?;
+    /// released in 100 ms slices, signals checked between them) until it
+    /// stops by itself or `duration` s have passed (None, +inf or a value
+    /// too large to represent: no limit), then stops it and returns its
+    /// statistics. Ctrl-C stops the loop and raises `KeyboardInterrupt`.
+    #[pyo3(signature = (duration=RunDuration(None)), text_signature = "($self, duration=None)")]
+    fn run<'py>(&self, py: Python<'py>, duration: RunDuration) -> PyResult<Bound<'py, PyDict>> {
+        let until = deadline(duration.0);
         if !self.runner.is_running() {
-            self.start(py)?;
+            match self.start(py) {
+                // Another thread started it meanwhile: wait on that run.
+                Err(e) if e.is_instance_of::<super::errors::AlreadyRunningError>(py) => {}
+                r => r?,
+            }
         }
+        let Some(handle) = self.runner.handle() else {
+            return stats_dict(py, &self.runner.stats()?);
+        };
         loop {
-            let slot = self.runner.slot.clone();
-            let running = py.detach(move || {
-                let slice = until
-                    .map(|u| u.saturating_duration_since(Instant::now()).min(RUN_SLICE))
-                    .unwrap_or(RUN_SLICE);
-                std::thread::sleep(slice);
-                lock(&slot).as_ref().is_some_and(Handle::is_running)
-            });
+            let slice = until
+                .map(|u| {
+                    u.saturating_duration_since(Instant::now())
+                        .min(SIGNAL_CHECK)
+                })
+                .unwrap_or(SIGNAL_CHECK);
+            let h = handle.clone();
+            let finished = py.detach(move || h.wait(slice));
             if let Err(e) = py.check_signals() {
-                let _ = self.runner.stop(py, 1.0);
+                let _ = self.runner.stop(py, Some(Duration::from_secs(1)));
                 return Err(e);
             }
-            if !running || until.is_some_and(|u| Instant::now() >= u) {
+            if finished || until.is_some_and(|u| Instant::now() >= u) {
                 break;
             }
         }
-        let stats = self.runner.stop(py, 1.0)?.unwrap_or(self.runner.stats()?);
+        let stats = match self.runner.stop(py, Some(Duration::from_secs(1)))? {
+            Some(s) => s,
+            None => self.runner.stats()?,
+        };
         self.raise_if_stopped_on_error(py, &stats)?;
         stats_dict(py, &stats)
     }
@@ -494,51 +618,6 @@ impl PyControlLoop {
     }
 }
 
-// ------------------------------------------------------------- benchmarks --
-
-/// Runs `ControlLoop` with a no-op Rust tick at `hz` for `secs` on the
-/// calling thread (interpreter released); returns each tick's start in ns
-/// since the first deadline.
-#[pyfunction]
-#[pyo3(signature = (hz, secs, spin_us=None))]
-pub(crate) fn _bench_rust_loop(
-    py: Python<'_>,
-    hz: f64,
-    secs: f64,
-    spin_us: Option<f64>,
-) -> PyResult<Vec<u64>> {
-    let mut config = LoopConfig::from_rate_hz(hz)?;
-    if let Some(us) = spin_us {
-        config = config.with_spin(crate::duration_from_secs("spin_us", us * 1e-6)?);
-    }
-    let n = (secs * hz).max(0.0) as u64;
-    py.detach(move || {
-        let mut starts: Vec<u64> = Vec::with_capacity(n as usize);
-        let mut first = None;
-        let stats = {
-            let mut l = ControlLoop::new(config, |t: &Tick| {
-                let f = *first.get_or_insert(t.deadline_ns);
-                starts.push(t.now_ns - f);
-                Ok(Flow::Continue)
-            })?;
-            l.run_for(n)?
-        };
-        drop(stats);
-        Ok::<_, Error>(starts)
-    })
-    .map_err(Into::into)
-}
-
-/// `control::bare_loop`: a bare `clock_nanosleep` absolute-deadline loop
-/// at `hz` for `secs` (interpreter released); each tick's wake-up in ns
-/// since its first deadline.
-#[pyfunction]
-pub(crate) fn _bare_loop(py: Python<'_>, hz: f64, secs: f64) -> PyResult<Vec<u64>> {
-    let period = crate::duration_from_secs("hz", 1.0 / hz)?;
-    let duration = crate::duration_from_secs("secs", secs)?;
-    Ok(py.detach(move || bare_loop(period, duration)))
-}
-
 /// Adds the classes and functions to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -547,8 +626,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wrapper::PyRealTimeControlWrapper>()?;
     m.add_class::<sim::PySimVehicle>()?;
     m.add_function(wrap_pyfunction!(_stop_all_loops, m)?)?;
-    m.add_function(wrap_pyfunction!(_bench_rust_loop, m)?)?;
-    m.add_function(wrap_pyfunction!(_bare_loop, m)?)?;
     Ok(())
 }
 
