@@ -504,9 +504,9 @@ pub(crate) fn source_text<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<&'a Bound
 }
 
 /// The largest `buffer_size` (history length) a Python buffer accepts:
-/// 1 048 576 snapshots. Larger sizes are refused before anything is
+/// 1 048 575 snapshots (the core's `MAX_HISTORY`). Larger sizes are refused before anything is
 /// allocated.
-pub(crate) const MAX_BUFFER_SIZE: usize = 1 << 20;
+pub(crate) const MAX_BUFFER_SIZE: usize = crate::MAX_HISTORY;
 
 /// A `timeout` argument in seconds: a real number, not negative, not NaN.
 /// `None`, infinity and values too large for a `Duration` mean "no limit".
