@@ -164,8 +164,10 @@ def test_a_burst_from_a_rust_thread_arrives_whole_in_order_and_batched(monkeypat
 
     asyncio.run(main())
     # Events published faster than the loop drains them share wake-ups:
-    # the waker is armed again only when a get() finds the queue empty.
-    assert 0 < len(wakeups) < 2000
+    # the waker is armed again only when a get() finds the queue empty. (No
+    # wake-up at all is possible too: the whole burst may land before the
+    # first get() waits.)
+    assert len(wakeups) < 2000
 
 
 def test_successive_event_loops_each_get_the_reader():
