@@ -18,6 +18,7 @@ mod convert;
 mod errors;
 mod estimated;
 mod manager;
+mod shared;
 mod snapshot;
 mod states;
 mod subscription;
@@ -46,5 +47,6 @@ fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::_raise_error, m)?)?;
     subscription::register(m)?;
     control::register(m)?;
+    shared::register(m)?;
     Ok(())
 }

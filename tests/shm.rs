@@ -1,0 +1,432 @@
+//! Shared-memory buffers: files, headers, names, layouts, the writer lock
+//! and its takeover, across processes. Child processes are this test
+//! binary run again with `RTSTATE_SHM_CHILD` naming a role (see
+//! `child_role`). Every test uses its own `RTSTATE_SHM_DIR` under the
+//! system temp dir and removes it.
+
+use rtstate::layout::PodLayout;
+use rtstate::shm::{self, CreateOptions, Region, ShmError};
+use rtstate::{Error, FastDroneState};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A fresh buffer directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rtstate-shm-test-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fast_layout() -> rtstate::layout::Layout {
+    FastDroneState::layout()
+}
+
+/// Runs this test binary as a child in `role`, with `dir` as its buffer
+/// directory.
+fn spawn_child(role: &str, dir: &Path, extra: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["child_role", "--exact", "--nocapture", "--test-threads=1"])
+        .env("RTSTATE_SHM_CHILD", role)
+        .env("RTSTATE_SHM_DIR", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Waits (with a timeout) until `path` exists.
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The child side: does nothing unless `RTSTATE_SHM_CHILD` is set.
+#[test]
+fn child_role() {
+    let Ok(role) = std::env::var("RTSTATE_SHM_CHILD") else {
+        return;
+    };
+    let dir = PathBuf::from(std::env::var("RTSTATE_SHM_DIR").unwrap());
+    match role.as_str() {
+        // Takes the writer lock of "locked", says so through a file, then
+        // sleeps until killed.
+        "hold_writer" => {
+            let region = Region::create_or_open_in(
+                &dir,
+                "locked",
+                &fast_layout(),
+                4,
+                CreateOptions::default(),
+            )
+            .unwrap();
+            region.take_writer().unwrap();
+            std::fs::write(dir.join("holder.ready"), std::process::id().to_string()).unwrap();
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+#[test]
+fn create_then_open_reads_the_same_header() {
+    let dir = TempDir::new("create");
+    let created = Region::create_or_open_in(
+        dir.path(),
+        "drone1/fast_state",
+        &fast_layout(),
+        5,
+        CreateOptions::default(),
+    )
+    .unwrap();
+    let path = dir.path().join("rtstate.drone1~fast_state");
+    assert_eq!(created.path(), path);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "owner-only by default");
+    let opened = Region::open_in(dir.path(), "drone1/fast_state").unwrap();
+    assert_eq!(opened.layout(), &fast_layout());
+    assert_eq!(opened.geometry(), created.geometry());
+    assert_eq!(opened.geometry().capacity, 5);
+    assert_eq!(opened.geometry().slots, 8);
+    assert_eq!(opened.version(), 0);
+    // Creating again opens the same file (checking layout and capacity).
+    let again = Region::create_or_open_in(
+        dir.path(),
+        "drone1/fast_state",
+        &fast_layout(),
+        5,
+        CreateOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(again.geometry(), created.geometry());
+    let err = Region::create_or_open_in(
+        dir.path(),
+        "drone1/fast_state",
+        &fast_layout(),
+        6,
+        CreateOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("capacity 5"), "{err}");
+}
+
+#[test]
+fn a_mode_can_be_asked_for() {
+    let dir = TempDir::new("mode");
+    let options = CreateOptions {
+        mode: 0o640,
+        ..CreateOptions::default()
+    };
+    let r = Region::create_or_open_in(dir.path(), "m", &fast_layout(), 2, options).unwrap();
+    let mode = std::fs::metadata(r.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
+
+#[test]
+fn opening_another_layout_shows_both() {
+    let dir = TempDir::new("layout");
+    Region::create_or_open_in(
+        dir.path(),
+        "cmd",
+        &rtstate::control::pid::Command::layout(),
+        4,
+        CreateOptions::default(),
+    )
+    .unwrap();
+    let err = Region::create_or_open_in(
+        dir.path(),
+        "cmd",
+        &fast_layout(),
+        4,
+        CreateOptions::default(),
+    )
+    .unwrap_err();
+    let ShmError::LayoutMismatch {
+        expected, found, ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert!(
+        expected.contains("angular_velocity: [f64; 3] @80"),
+        "{expected}"
+    );
+    assert!(found.contains("yaw_rate: f64 @32"), "{found}");
+    let message = err.to_string();
+    assert!(message.contains(expected.as_str()) && message.contains(found.as_str()));
+    // Through the crate's error type too.
+    let e: Error = err.into();
+    assert!(e.to_string().contains("expected {timestamp: f64 @0"));
+}
+
+#[test]
+fn hostile_names_are_refused_before_touching_the_file_system() {
+    let dir = TempDir::new("names");
+    for name in [
+        "../escape",
+        "/etc/passwd",
+        "a\0b",
+        "a/../../b",
+        "",
+        "a//b",
+        &"x".repeat(300),
+    ] {
+        let err = Region::create_or_open_in(
+            dir.path(),
+            name,
+            &fast_layout(),
+            2,
+            CreateOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ShmError::InvalidName { .. }),
+            "{name:?}: {err}"
+        );
+        assert!(matches!(
+            Region::open_in(dir.path(), name),
+            Err(ShmError::InvalidName { .. })
+        ));
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn missing_buffer_is_not_found() {
+    let dir = TempDir::new("missing");
+    assert!(matches!(
+        Region::open_in(dir.path(), "nobody"),
+        Err(ShmError::NotFound { .. })
+    ));
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) {
+    let mut f = std::fs::File::create(dir.join(format!("rtstate.{name}"))).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[test]
+fn foreign_truncated_and_corrupted_files_are_errors_not_crashes() {
+    let dir = TempDir::new("corrupt");
+    let good = Region::create_or_open_in(
+        dir.path(),
+        "good",
+        &fast_layout(),
+        4,
+        CreateOptions::default(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(good.path()).unwrap();
+    drop(good);
+    let expect_not_buffer = |name: &str, what: &str| match Region::open_in(dir.path(), name) {
+        Err(ShmError::NotABuffer { reason, .. }) => {
+            assert!(reason.contains(what), "{name}: {reason}")
+        }
+        other => panic!("{name}: {other:?}"),
+    };
+    write_file(dir.path(), "empty", b"");
+    expect_not_buffer("empty", "size 0");
+    write_file(dir.path(), "text", &b"hello world\n".repeat(1000)[..8192]);
+    expect_not_buffer("text", "wrong magic");
+    write_file(dir.path(), "zeros", &vec![0u8; 8192]);
+    expect_not_buffer("zeros", "no magic");
+    // Truncated to a multiple of 64 (and not).
+    write_file(dir.path(), "short", &bytes[..bytes.len() - 64]);
+    expect_not_buffer("short", "truncated");
+    write_file(dir.path(), "odd", &bytes[..bytes.len() - 3]);
+    expect_not_buffer("odd", "truncated");
+    // Wrong version.
+    let mut v = bytes.clone();
+    v[8] = 99;
+    write_file(dir.path(), "version", &v);
+    expect_not_buffer("version", "format version 99");
+    // Absurd counts and sizes in each header word, and a corrupted layout.
+    for (offset, what) in [
+        (16, "header size"),
+        (24, "bytes"),
+        (32, "slot count"),
+        (40, "capacity"),
+        (48, "slot size"),
+        (56, "hash"),
+        (64, "layout length"),
+        (3072, "layout"),
+        (3080, "layout"),
+    ] {
+        for value in [0u64, 1, 0xffff_ffff, u64::MAX] {
+            if offset == 40 && value == 1 {
+                continue; // capacity 1 is valid
+            }
+            let mut b = bytes.clone();
+            b[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+            let name = format!("w{offset}_{value:x}");
+            write_file(dir.path(), &name, &b);
+            let err = Region::open_in(dir.path(), &name).unwrap_err();
+            assert!(
+                matches!(err, ShmError::NotABuffer { .. }),
+                "{name} ({what}): {err}"
+            );
+        }
+    }
+    // A directory in place of the file.
+    std::fs::create_dir(dir.path().join("rtstate.adir")).unwrap();
+    assert!(Region::open_in(dir.path(), "adir").is_err());
+    // Every single-byte flip of the fixed header is refused or accepted
+    // consistently; none crashes.
+    for i in 0..(3072 + 256).min(bytes.len()) {
+        let mut b = bytes.clone();
+        b[i] ^= 0xa5;
+        write_file(dir.path(), "flip", &b);
+        if let Ok(r) = Region::open_in(dir.path(), "flip") {
+            assert_eq!(r.geometry().file_size, bytes.len());
+        }
+    }
+}
+
+#[test]
+fn a_second_writer_is_refused_naming_the_holder_and_a_dead_one_is_taken_over() {
+    let dir = TempDir::new("writer");
+    let mut child = spawn_child("hold_writer", dir.path(), &[]);
+    let ready = dir.path().join("holder.ready");
+    wait_for_file(&ready);
+    let mut pid = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pid.is_empty() {
+        assert!(Instant::now() < deadline);
+        pid = std::fs::read_to_string(&ready).unwrap();
+    }
+    let region = Region::open_in(dir.path(), "locked").unwrap();
+    let err = region.take_writer().unwrap_err();
+    assert_eq!(
+        err,
+        ShmError::WriterBusy {
+            name: "locked".into(),
+            pid: child.id()
+        }
+    );
+    assert!(err.to_string().contains(&pid), "{err}");
+    let listing = shm::list(Some(dir.path())).unwrap();
+    let entry = listing[0].status.as_ref().unwrap();
+    assert!(entry.writer_alive && entry.attached);
+    assert_eq!(entry.writer_pid, child.id());
+    // Nothing attached-but-alive is cleaned.
+    assert!(shm::clean(Some(dir.path()), false).unwrap().is_empty());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let listing = shm::list(Some(dir.path())).unwrap();
+    let entry = listing[0].status.as_ref().unwrap();
+    assert!(!entry.writer_alive);
+    assert_eq!(entry.writer_pid, child.id());
+    region.take_writer().unwrap();
+    assert_eq!(
+        rtstate::shm::region::ident_pid(region.writer()),
+        std::process::id()
+    );
+    // A second handle in this process is refused too (one writing handle).
+    let other = Region::open_in(dir.path(), "locked").unwrap();
+    assert!(matches!(
+        other.take_writer(),
+        Err(ShmError::WriterBusy { .. })
+    ));
+    region.release_writer();
+    other.take_writer().unwrap();
+    other.release_writer();
+}
+
+#[test]
+fn list_and_clean_see_every_file() {
+    let dir = TempDir::new("list");
+    let a = Region::create_or_open_in(
+        dir.path(),
+        "a/one",
+        &fast_layout(),
+        2,
+        CreateOptions::default(),
+    )
+    .unwrap();
+    let _row = a.claim_row().unwrap();
+    Region::create_or_open_in(dir.path(), "b", &fast_layout(), 2, CreateOptions::default())
+        .unwrap();
+    write_file(dir.path(), "junk", b"not a buffer");
+    std::fs::write(dir.path().join("unrelated"), b"x").unwrap();
+    let listing = shm::list(Some(dir.path())).unwrap();
+    let names: Vec<&str> = listing.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["a/one", "b", "junk"]);
+    assert!(
+        listing[0].status.as_ref().unwrap().attached,
+        "a row is live"
+    );
+    assert!(!listing[1].status.as_ref().unwrap().attached);
+    assert!(listing[2].status.is_err());
+    assert_eq!(shm::clean(Some(dir.path()), false).unwrap(), ["b"]);
+    assert_eq!(shm::clean(Some(dir.path()), true).unwrap(), ["junk"]);
+    assert!(dir.path().join("unrelated").exists());
+    assert!(dir.path().join("rtstate.a~one").exists());
+}
+
+#[test]
+fn statistics_rows_are_summed_and_folded() {
+    let dir = TempDir::new("rows");
+    let r = Region::create_or_open_in(dir.path(), "s", &fast_layout(), 2, CreateOptions::default())
+        .unwrap();
+    let o = Region::open_in(dir.path(), "s").unwrap();
+    let (r1, r2) = (r.claim_row().unwrap(), o.claim_row().unwrap());
+    assert_ne!(r1, r2);
+    r.add_reads(r1, 5);
+    o.add_reads(r2, 7);
+    o.add_lost(r2, 2);
+    o.add_reader(r2, true);
+    let c = r.counts();
+    assert_eq!((c.reads, c.lost, c.readers, c.processes), (12, 2, 1, 2));
+    o.release_row(r2);
+    let c = r.counts();
+    assert_eq!((c.reads, c.lost, c.readers, c.processes), (12, 2, 0, 1));
+}
+
+#[test]
+fn source_names_are_shared_through_the_header() {
+    let dir = TempDir::new("sources");
+    let r = Region::create_or_open_in(dir.path(), "s", &fast_layout(), 2, CreateOptions::default())
+        .unwrap();
+    assert_eq!(r.source_index("estimator"), Some(0));
+    assert_eq!(r.source_index("imu"), Some(1));
+    assert_eq!(r.source_index("estimator"), Some(0));
+    assert_eq!(r.source_index(&"x".repeat(40)), None, "too long");
+    let o = Region::open_in(dir.path(), "s").unwrap();
+    assert_eq!(o.source_name(1).as_deref(), Some("imu"));
+    assert_eq!(o.source_name(2), None);
+    assert_eq!(o.source_name(99), None);
+    for i in 2..16 {
+        assert_eq!(r.source_index(&format!("s{i}")), Some(i));
+    }
+    assert_eq!(r.source_index("one-too-many"), None, "table full");
+}
