@@ -28,9 +28,10 @@ rust-test:
 	cargo test --all-targets
 	cargo test --doc
 
-# Release-mode stress tests (torn reads, version order) and the allocation count.
+# Release-mode stress tests (torn reads, version order; in-process and across
+# processes through shared memory) and the allocation count.
 stress:
-	cargo test --release --test stress --test alloc -- --nocapture
+	cargo test --release --test stress --test alloc --test shm -- --nocapture
 
 loom:
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=$(LOOM_MAX_PREEMPTIONS) \

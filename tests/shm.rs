@@ -5,7 +5,7 @@
 //! system temp dir and removes it.
 
 use rtstate::layout::PodLayout;
-use rtstate::shm::{self, CreateOptions, Region, ShmError};
+use rtstate::shm::{self, CreateOptions, RawBuffer, Region, ShmError};
 use rtstate::{Error, FastDroneState};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -36,6 +36,39 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A state whose every word carries the sequence number: a torn read
+/// mixes two of them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+struct Pattern {
+    seq: u64,
+    words: [u64; 15],
+}
+rtstate::layout!(Pattern {
+    seq: u64,
+    words: [u64; 15]
+});
+
+impl Pattern {
+    fn of(seq: u64) -> Pattern {
+        Pattern {
+            seq,
+            words: [seq; 15],
+        }
+    }
+    fn from_bytes(bytes: &[u8]) -> Pattern {
+        bytemuck::pod_read_unaligned(bytes)
+    }
+    /// Panics on a torn copy.
+    fn check(&self) -> u64 {
+        assert!(
+            self.words.iter().all(|&w| w == self.seq),
+            "torn read: {self:?}"
+        );
+        self.seq
     }
 }
 
@@ -93,6 +126,36 @@ fn child_role() {
             region.take_writer().unwrap();
             std::fs::write(dir.join("holder.ready"), std::process::id().to_string()).unwrap();
             std::thread::sleep(Duration::from_secs(120));
+        }
+        // Publishes patterns into "stream" flat out until killed (or
+        // `RTSTATE_SHM_COUNT` publishes, then exits).
+        "writer_flat_out" => {
+            let count: u64 = std::env::var("RTSTATE_SHM_COUNT")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(u64::MAX);
+            let buffer = RawBuffer::create_in(
+                &dir,
+                "stream",
+                &Pattern::layout(),
+                8,
+                CreateOptions::default(),
+            )
+            .unwrap();
+            let first = buffer.version() + 1;
+            for next in (first..).take_while(|n| n - first < count) {
+                let v = buffer
+                    .publish(bytemuck::bytes_of(&Pattern::of(next)), None, "child")
+                    .unwrap();
+                assert_eq!(v, next);
+            }
+        }
+        // Waits for a publish on "stream" and reports the version it saw.
+        "wait_once" => {
+            let buffer = RawBuffer::open_in(&dir, "stream").unwrap();
+            let mut reader = buffer.reader();
+            let s = reader.wait(Duration::from_secs(60)).unwrap();
+            std::fs::write(dir.join("woken"), s.version.to_string()).unwrap();
         }
         other => panic!("unknown child role {other}"),
     }
@@ -429,4 +492,208 @@ fn source_names_are_shared_through_the_header() {
         assert_eq!(r.source_index(&format!("s{i}")), Some(i));
     }
     assert_eq!(r.source_index("one-too-many"), None, "table full");
+}
+
+#[test]
+fn versions_history_and_lost_across_handles() {
+    let dir = TempDir::new("versions");
+    let writer = RawBuffer::create_in(
+        dir.path(),
+        "v",
+        &Pattern::layout(),
+        3,
+        CreateOptions::default(),
+    )
+    .unwrap();
+    let other = RawBuffer::open_in(dir.path(), "v").unwrap();
+    assert_eq!(other.peek(), None);
+    let mut reader = other.reader();
+    assert!(!reader.updated());
+    for i in 1..=5 {
+        assert_eq!(
+            writer
+                .publish(bytemuck::bytes_of(&Pattern::of(i)), Some(i as f64), "est")
+                .unwrap(),
+            i
+        );
+    }
+    assert!(reader.updated());
+    let s = reader.read_if_updated().unwrap();
+    assert_eq!((s.version, Pattern::from_bytes(&s.bytes).check()), (5, 5));
+    assert_eq!(s.timestamp, 5.0);
+    assert_eq!(s.source.as_deref(), Some("est"));
+    assert_eq!(reader.lost(), 4);
+    assert!(reader.read_if_updated().is_none());
+    let versions: Vec<u64> = other.history().iter().map(|s| s.version).collect();
+    assert_eq!(versions, [3, 4, 5]);
+    assert_eq!(
+        other.state_at(3.2, Duration::from_secs(1)).unwrap().version,
+        3
+    );
+    assert!(other.state_at(100.0, Duration::from_secs(1)).is_none());
+    let stats = writer.statistics();
+    assert_eq!((stats.updates, stats.lost, stats.readers), (5, 4, 1));
+    assert!(stats.reads >= 1);
+    assert_eq!(stats.writer_pid, std::process::id());
+    assert!(stats.writer_alive);
+    assert_eq!(stats.stale_reads, 1);
+    // A reader of another handle cannot write while this process writes
+    // through `writer`.
+    assert!(matches!(
+        other.publish(bytemuck::bytes_of(&Pattern::of(6)), None, "x"),
+        Err(Error::Shared(ShmError::WriterBusy { .. }))
+    ));
+    // Wrong sizes and values are refused before anything is written.
+    assert!(writer.publish(&[0u8; 3], None, "x").is_err());
+    assert!(matches!(
+        writer.publish(bytemuck::bytes_of(&Pattern::of(6)), Some(f64::NAN), "x"),
+        Err(Error::NonFinite { .. })
+    ));
+    // A reset restarts versions; readers follow it.
+    writer.reset().unwrap();
+    assert_eq!(other.version(), 0);
+    assert!(other.peek().is_none() && other.history().is_empty());
+    writer
+        .publish(bytemuck::bytes_of(&Pattern::of(6)), None, "est")
+        .unwrap();
+    let s = reader.read_if_updated().unwrap();
+    assert_eq!((s.version, Pattern::from_bytes(&s.bytes).check()), (1, 6));
+    drop(reader);
+    assert_eq!(writer.statistics().readers, 0);
+    // Closing ends waits in every process and refuses publishes.
+    writer.close();
+    assert!(matches!(
+        other.wait_for_update(1, Duration::from_secs(5)),
+        Err(Error::Closed)
+    ));
+    assert!(matches!(
+        writer.publish(bytemuck::bytes_of(&Pattern::of(7)), None, "x"),
+        Err(Error::Closed)
+    ));
+}
+
+#[test]
+fn a_wait_is_woken_through_the_futex_in_another_thread_and_times_out() {
+    let dir = TempDir::new("futex");
+    let writer = RawBuffer::create_in(
+        dir.path(),
+        "w",
+        &Pattern::layout(),
+        2,
+        CreateOptions::default(),
+    )
+    .unwrap();
+    let reader = RawBuffer::open_in(dir.path(), "w").unwrap();
+    assert!(matches!(
+        reader.wait_for_update(0, Duration::from_millis(20)),
+        Err(Error::Timeout(_))
+    ));
+    assert_eq!(reader.region().waiting(), 0);
+    let waiter = std::thread::spawn(move || reader.wait_for_update(0, Duration::from_secs(60)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while writer.region().waiting() == 0 {
+        assert!(Instant::now() < deadline, "the waiter never registered");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    writer
+        .publish(bytemuck::bytes_of(&Pattern::of(1)), None, "w")
+        .unwrap();
+    assert_eq!(waiter.join().unwrap().unwrap(), 1);
+    assert_eq!(writer.region().waiting(), 0);
+}
+
+#[test]
+fn a_wait_in_another_process_is_woken_by_a_publish() {
+    let dir = TempDir::new("futex-proc");
+    let writer = RawBuffer::create_in(
+        dir.path(),
+        "stream",
+        &Pattern::layout(),
+        8,
+        CreateOptions::default(),
+    )
+    .unwrap();
+    let mut child = spawn_child("wait_once", dir.path(), &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while writer.region().waiting() == 0 {
+        assert!(Instant::now() < deadline, "the child never waited");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child exited early"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    writer
+        .publish(bytemuck::bytes_of(&Pattern::of(1)), None, "w")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("woken")).unwrap(),
+        "1"
+    );
+    assert_eq!(writer.region().waiting(), 0);
+}
+
+/// Reads `stream` as fast as possible while `child` writes it, checking
+/// every copy is whole and versions never go back; returns the reads made.
+fn read_while_running(buffer: &RawBuffer, child: &mut Child, until_version: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut reader = buffer.reader();
+    let (mut last, mut reads) = (0, 0);
+    loop {
+        if let Some(s) = reader.read() {
+            let seq = Pattern::from_bytes(&s.bytes).check();
+            assert!(
+                s.version >= last,
+                "version went back: {} after {last}",
+                s.version
+            );
+            assert_eq!(seq, s.version, "the state does not belong to its version");
+            last = s.version;
+            reads += 1;
+        }
+        if last >= until_version || child.try_wait().unwrap().is_some() {
+            return reads;
+        }
+        assert!(Instant::now() < deadline, "the writer is too slow");
+    }
+}
+
+#[test]
+fn no_torn_read_across_processes_and_a_killed_writer_is_taken_over() {
+    let dir = TempDir::new("torn");
+    let mut child = spawn_child("writer_flat_out", dir.path(), &[]);
+    wait_for_file(&dir.path().join("rtstate.stream"));
+    let buffer = loop {
+        match RawBuffer::open_in(dir.path(), "stream") {
+            Ok(b) => break b,
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    let reads = read_while_running(&buffer, &mut child, 20_000);
+    assert!(reads > 0);
+    // SIGKILL mid-stream: the last complete version stays readable.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let last = buffer.peek().unwrap();
+    assert_eq!(Pattern::from_bytes(&last.bytes).check(), last.version);
+    let stats = buffer.statistics();
+    assert!(!stats.writer_alive);
+    assert_eq!(stats.writer_pid, child.id());
+    assert!(stats.latest_age.unwrap() >= 0.0);
+    // A new writer (another process) continues the sequence.
+    let mut next = spawn_child(
+        "writer_flat_out",
+        dir.path(),
+        &[("RTSTATE_SHM_COUNT", "10")],
+    );
+    assert!(next.wait().unwrap().success());
+    let s = buffer.peek().unwrap();
+    assert_eq!(s.version, last.version + 10);
+    assert_eq!(Pattern::from_bytes(&s.bytes).check(), s.version);
+    // It released the lock on exit; this process can now write.
+    buffer
+        .publish(bytemuck::bytes_of(&Pattern::of(s.version + 1)), None, "me")
+        .unwrap();
+    assert_eq!(buffer.version(), last.version + 11);
 }

@@ -6,6 +6,9 @@
 //! - [`name`]: buffer names, their files, the directory.
 //! - [`region`]: the header (layout, geometry, writer lock, statistics rows,
 //!   futex words), validated opening, listing and cleaning.
+//! - [`raw`]: the ring over the mapping, states as bytes in the recorded
+//!   layout ([`RawBuffer`], [`RawReader`]).
+//! - `slots`: the stamp protocol on a slot's words in the mapping.
 //! - `wake`: the futex wait/wake handshake (loom-modelled).
 //! - `map`: the mapping and the futex calls, the only `unsafe` code.
 
@@ -13,9 +16,15 @@
 mod map;
 pub mod name;
 #[cfg(not(loom))]
+pub mod raw;
+#[cfg(not(loom))]
 pub mod region;
+#[cfg(not(loom))]
+mod slots;
 mod wake;
 
+#[cfg(not(loom))]
+pub use raw::{RawBuffer, RawReader, RawSnapshot, SharedStatistics};
 #[cfg(not(loom))]
 pub use region::{
     clean, list, remove, Counts, CreateOptions, Geometry, ListedBuffer, Listing, Region, Row,

@@ -21,11 +21,12 @@
 //! | 64 | layout block length in bytes |
 //! | 72 | creation time, wall-clock ns |
 //! | 80 | state size in bytes |
-//! | 128 | `latest`: the latest version (its own cache line) |
+//! | 128 | `latest`: the latest sequence number (its own cache line) |
+//! | 136 | `base`: `latest` at the last reset (version = latest - base) |
 //! | 192 | writer: `start_time << 22 \| pid` of the writing process, 0 if none |
 //! | 200 | last writer (same encoding; kept after the writer leaves) |
 //! | 208 | closed flag |
-//! | 216 | epoch (resets) |
+//! | 216 | resets |
 //! | 256 | futex word (`u32`, wake-up sequence) |
 //! | 264 | waiters (threads blocked on the futex word, all processes) |
 //! | 320 | reads by processes that have detached |
@@ -73,8 +74,11 @@ const W_LAYOUT_LEN: usize = 8;
 const W_CREATED_NS: usize = 9;
 const W_STATE_SIZE: usize = 10;
 const W_LATEST: usize = 16;
+const W_BASE: usize = 17;
 const W_WRITER: usize = 24;
 const W_LAST_WRITER: usize = 25;
+const W_CLOSED: usize = 26;
+const W_RESETS: usize = 27;
 const W_WAITERS: usize = 33;
 const W_RETIRED_READS: usize = 40;
 const W_RETIRED_LOST: usize = 41;
@@ -432,15 +436,42 @@ impl Region {
         &self.map.words()[i]
     }
 
-    /// The latest-version word.
+    /// The latest sequence number's word.
     pub(crate) fn latest(&self) -> &AtomicU64 {
         self.word(W_LATEST)
     }
 
-    /// The latest version.
+    /// The word holding `latest` at the last reset.
+    pub(crate) fn base(&self) -> &AtomicU64 {
+        self.word(W_BASE)
+    }
+
+    /// The closed flag's word.
+    pub(crate) fn closed(&self) -> &AtomicU64 {
+        self.word(W_CLOSED)
+    }
+
+    /// The reset counter's word.
+    pub(crate) fn resets(&self) -> &AtomicU64 {
+        self.word(W_RESETS)
+    }
+
+    /// The words of slot `index` (`< K`).
+    #[inline]
+    pub(crate) fn slot_words(&self, index: usize) -> &[AtomicU64] {
+        let g = &self.geometry;
+        let start = (g.header_size + index * g.slot_size) / 8;
+        &self.map.words()[start..start + g.slot_size / 8]
+    }
+
+    /// The latest version (sequence number minus the base of the last
+    /// reset; 0 when empty).
     pub fn version(&self) -> u64 {
         // ORDERING: Acquire; pairs with the writer's Release store.
-        self.latest().load(Ordering::Acquire)
+        let latest = self.latest().load(Ordering::Acquire);
+        // ORDERING: Relaxed after the Acquire load above (a torn pair only
+        // gives a version of the moment of a reset, clamped to 0).
+        latest.saturating_sub(self.base().load(Ordering::Relaxed))
     }
 
     /// Creation time, wall-clock ns.

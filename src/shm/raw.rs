@@ -1,0 +1,619 @@
+//! [`RawBuffer`]: a shared buffer whose states are bytes in the layout its
+//! header records: what a process that does not have the state's type
+//! uses (the Python bindings for numpy layouts, the `rtstate` command).
+//!
+//! # Algorithm
+//!
+//! The ring of the in-process buffers, on words of the mapping: `latest`
+//! is the sequence number of the latest complete publish and never goes
+//! back (a new writer continues it, a reset moves `base` up to it); a
+//! publish's version is `seq - base`; slot `seq mod K` holds sequence
+//! `seq` with the stamp protocol of `slots.rs`.
+//!
+//! Publish (the writing process; its threads serialised by a mutex):
+//! take the writer lock on first use (a live holder elsewhere refuses);
+//! `seq = latest + 1`; write slot `seq mod K`; store `latest = seq`
+//! (`Release`); wake waiters through the futex (no syscall when nobody
+//! waits).
+//!
+//! Read: load `latest` (`Acquire`) and `base`; empty if `latest ≤ base`;
+//! otherwise copy slot `latest mod K` validated by its stamp, retrying if
+//! the writer lapped the ring during the copy.
+//!
+//! A writer killed at any instant leaves `latest` naming the last complete
+//! publish (the slot of a publish cut short is never named), so readers
+//! keep reading it; the next writer takes the lock over (the dead
+//! process's pid and start time no longer match a running process) and
+//! writes `latest + 1` into that slot again.
+
+use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row};
+use super::slots::{self, SlotMeta};
+use crate::clock::Clock;
+use crate::layout::Layout;
+use crate::sync::{lock, Mutex, Ordering};
+use crate::Error;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One published state as bytes, with its version, times and source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawSnapshot {
+    /// The state's bytes (the layout's size).
+    pub bytes: Vec<u8>,
+    /// Its version.
+    pub version: u64,
+    /// The state's timestamp (or its publish time), wall-clock seconds.
+    pub timestamp: f64,
+    /// Wall-clock seconds of the publish.
+    pub published_at: f64,
+    /// Monotonic ns of the publish on the writing process's clock.
+    pub published_ns: u64,
+    /// The publisher's name, if recorded.
+    pub source: Option<String>,
+}
+
+/// What a shared buffer's header says about its state and its users.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SharedStatistics {
+    /// Publishes since creation or the last reset (the latest version).
+    pub updates: u64,
+    /// Reads, summed over every process.
+    pub reads: u64,
+    /// Versions readers never saw, summed over every process.
+    pub lost: u64,
+    /// Stale reads, summed over every process.
+    pub stale_reads: u64,
+    /// Live reader handles, every process.
+    pub readers: u64,
+    /// Live processes with the buffer open.
+    pub processes: u64,
+    /// Threads waiting for a publish, every process.
+    pub waiting: u64,
+    /// History capacity.
+    pub capacity: usize,
+    /// The writer's pid (the current one, else the last; 0 if none ever).
+    pub writer_pid: u32,
+    /// Whether a writer holds the buffer and is running.
+    pub writer_alive: bool,
+    /// Seconds since the latest state's timestamp, if any.
+    pub latest_age: Option<f64>,
+    /// Wall-clock time of the latest publish, if any.
+    pub last_update_time: Option<f64>,
+    /// Whether the buffer was closed.
+    pub closed: bool,
+}
+
+struct WriterState {
+    holding: bool,
+    source: Option<(String, u32)>,
+}
+
+struct Inner {
+    region: Region,
+    row: Option<Row>,
+    writer: Mutex<WriterState>,
+    clock: Clock,
+    mask: u64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(row) = self.row {
+            self.region.release_row(row);
+        }
+        if lock(&self.writer).holding {
+            self.region.release_writer();
+        }
+    }
+}
+
+/// A handle on a shared buffer, states as bytes. Cloning gives another
+/// handle on the same mapping.
+#[derive(Clone)]
+pub struct RawBuffer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RawBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawBuffer")
+            .field("name", &self.name())
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+fn wall_now() -> f64 {
+    Clock::System.wall()
+}
+
+impl RawBuffer {
+    fn from_region(region: Region) -> RawBuffer {
+        let row = region.claim_row();
+        let mask = (region.geometry().slots - 1) as u64;
+        RawBuffer {
+            inner: Arc::new(Inner {
+                region,
+                row,
+                writer: Mutex::new(WriterState {
+                    holding: false,
+                    source: None,
+                }),
+                clock: Clock::System,
+                mask,
+            }),
+        }
+    }
+
+    /// Creates (or takes over) buffer `name` with `layout` and `capacity`,
+    /// as its writer: a live writer in another process refuses with its pid.
+    pub fn create(
+        name: &str,
+        layout: &Layout,
+        capacity: usize,
+        options: CreateOptions,
+    ) -> Result<RawBuffer, Error> {
+        Self::create_in(&super::name::shm_dir(), name, layout, capacity, options)
+    }
+
+    /// [`create`](Self::create) in `dir`.
+    pub fn create_in(
+        dir: &Path,
+        name: &str,
+        layout: &Layout,
+        capacity: usize,
+        options: CreateOptions,
+    ) -> Result<RawBuffer, Error> {
+        let region = Region::create_or_open_in(dir, name, layout, capacity, options)?;
+        let buffer = Self::from_region(region);
+        buffer.take_writer()?;
+        Ok(buffer)
+    }
+
+    /// Opens existing buffer `name` (any layout) to read; a publish through
+    /// it takes the writer lock first.
+    pub fn open(name: &str) -> Result<RawBuffer, Error> {
+        Self::open_in(&super::name::shm_dir(), name)
+    }
+
+    /// [`open`](Self::open) in `dir`.
+    pub fn open_in(dir: &Path, name: &str) -> Result<RawBuffer, Error> {
+        Ok(Self::from_region(Region::open_in(dir, name)?))
+    }
+
+    /// Takes the writer lock for this handle (and its clones), if not yet
+    /// held.
+    pub fn take_writer(&self) -> Result<(), Error> {
+        let mut w = lock(&self.inner.writer);
+        if !w.holding {
+            self.inner.region.take_writer()?;
+            w.holding = true;
+        }
+        Ok(())
+    }
+
+    /// Whether this handle holds the writer lock.
+    pub fn is_writer(&self) -> bool {
+        lock(&self.inner.writer).holding
+    }
+
+    /// The mapped file's header.
+    pub fn region(&self) -> &Region {
+        &self.inner.region
+    }
+
+    /// The buffer's name.
+    pub fn name(&self) -> &str {
+        self.inner.region.name()
+    }
+
+    /// The layout of its states.
+    pub fn layout(&self) -> &Layout {
+        self.inner.region.layout()
+    }
+
+    /// History capacity.
+    pub fn capacity(&self) -> usize {
+        self.inner.region.geometry().capacity
+    }
+
+    /// Publishes `bytes` (exactly the layout's size) with `timestamp`
+    /// (default: the publish time) from `source`; returns the version.
+    /// Takes the writer lock on first use.
+    pub fn publish(
+        &self,
+        bytes: &[u8],
+        timestamp: Option<f64>,
+        source: &str,
+    ) -> Result<u64, Error> {
+        let inner = &*self.inner;
+        let region = &inner.region;
+        let size = region.layout().size();
+        if bytes.len() != size {
+            return Err(Error::InvalidArgument {
+                name: "state",
+                reason: format!("{} bytes, the layout has {size}", bytes.len()),
+            });
+        }
+        if let Some(t) = timestamp {
+            if !t.is_finite() {
+                return Err(Error::NonFinite { field: "timestamp" });
+            }
+        }
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut w = lock(&inner.writer);
+        if !w.holding {
+            region.take_writer()?;
+            w.holding = true;
+        }
+        let source_index = match &w.source {
+            Some((name, index)) if name == source => *index,
+            _ => {
+                let index = region.source_index(source).unwrap_or(u32::MAX);
+                w.source = Some((source.to_string(), index));
+                index
+            }
+        };
+        // ORDERING: only the lock holder stores these words, and this
+        // process holds it (serialised by `writer`).
+        let seq = region.latest().load(Ordering::Relaxed) + 1;
+        let base = region.base().load(Ordering::Relaxed);
+        let now_ns = inner.clock.now_ns();
+        let published_at = inner.clock.wall_at(now_ns);
+        let meta = SlotMeta {
+            version: seq - base,
+            timestamp: timestamp.unwrap_or(published_at),
+            published_at,
+            published_ns: now_ns,
+            source: source_index,
+        };
+        slots::write(
+            region.slot_words((seq & inner.mask) as usize),
+            seq,
+            &meta,
+            bytes,
+        );
+        // ORDERING: Release; pairs with the readers' Acquire load of
+        // `latest`: a reader that sees `seq` finds its slot complete.
+        region.latest().store(seq, Ordering::Release);
+        drop(w);
+        region.notify();
+        Ok(meta.version)
+    }
+
+    fn read_seq(&self, seq: u64, base: u64) -> Option<RawSnapshot> {
+        let region = &self.inner.region;
+        let mut bytes = vec![0u8; region.layout().size()];
+        let words = region.slot_words((seq & self.inner.mask) as usize);
+        let meta = slots::read(words, seq, &mut bytes)?;
+        if meta.version != seq - base {
+            // A publish from before a reset racing with this read.
+            return None;
+        }
+        Some(RawSnapshot {
+            bytes,
+            version: meta.version,
+            timestamp: meta.timestamp,
+            published_at: meta.published_at,
+            published_ns: meta.published_ns,
+            source: region.source_name(meta.source),
+        })
+    }
+
+    fn words(&self) -> (u64, u64) {
+        let region = &self.inner.region;
+        loop {
+            // ORDERING: Acquire; pairs with the Release store of `base` in
+            // `reset`, so that `latest` loaded next is at least this base.
+            let base = region.base().load(Ordering::Acquire);
+            // ORDERING: Acquire; pairs with the writer's Release store.
+            let latest = region.latest().load(Ordering::Acquire);
+            // ORDERING: Relaxed after the Acquire load of `latest`: an
+            // unchanged base means no reset between the loads.
+            if region.base().load(Ordering::Relaxed) == base {
+                return (base, latest);
+            }
+            crate::sync::spin_hint();
+        }
+    }
+
+    /// The latest snapshot without counting a read.
+    pub fn peek(&self) -> Option<RawSnapshot> {
+        loop {
+            let (base, latest) = self.words();
+            if latest <= base {
+                return None;
+            }
+            if let Some(s) = self.read_seq(latest, base) {
+                return Some(s);
+            }
+            // The writer lapped the ring during the copy: take the newer.
+            crate::sync::spin_hint();
+        }
+    }
+
+    /// The latest snapshot, counted as a read.
+    pub fn latest(&self) -> Option<RawSnapshot> {
+        let s = self.peek()?;
+        self.count_reads(1);
+        Some(s)
+    }
+
+    /// The latest snapshot if its timestamp is at most `max_age` old;
+    /// otherwise `None`, counted as a stale read.
+    pub fn latest_fresh(&self, max_age: Duration) -> Option<RawSnapshot> {
+        let s = self.peek()?;
+        if wall_now() - s.timestamp <= max_age.as_secs_f64() {
+            self.count_reads(1);
+            Some(s)
+        } else {
+            self.count_stale();
+            None
+        }
+    }
+
+    /// The held snapshots, oldest first (at most the capacity).
+    pub fn history(&self) -> Vec<RawSnapshot> {
+        let (base, latest) = self.words();
+        let first = latest.saturating_sub(self.capacity() as u64).max(base) + 1;
+        (first..=latest)
+            .filter_map(|seq| self.read_seq(seq, base))
+            .collect()
+    }
+
+    /// The held snapshot whose timestamp is nearest `time`, if within
+    /// `max_age` of it; otherwise `None`, counted as a stale read.
+    pub fn state_at(&self, time: f64, max_age: Duration) -> Option<RawSnapshot> {
+        let best = self.history().into_iter().min_by(|a, b| {
+            (a.timestamp - time)
+                .abs()
+                .total_cmp(&(b.timestamp - time).abs())
+        })?;
+        if (best.timestamp - time).abs() <= max_age.as_secs_f64() {
+            self.count_reads(1);
+            Some(best)
+        } else {
+            self.count_stale();
+            None
+        }
+    }
+
+    /// The latest version (0 when empty).
+    pub fn version(&self) -> u64 {
+        let (base, latest) = self.words();
+        latest.saturating_sub(base)
+    }
+
+    /// Blocks (on the futex, without spinning) until a version after
+    /// `after` is published (its version), the buffer closes
+    /// (`Error::Closed`) or `timeout` passes (`Error::Timeout`).
+    pub fn wait_for_update(&self, after: u64, timeout: Duration) -> Result<u64, Error> {
+        self.inner
+            .region
+            .wait_until(
+                || {
+                    let v = self.version();
+                    if v > after {
+                        Some(Ok(v))
+                    } else if self.is_closed() {
+                        Some(Err(Error::Closed))
+                    } else {
+                        None
+                    }
+                },
+                Some(timeout),
+            )
+            .unwrap_or(Err(Error::Timeout(timeout)))
+    }
+
+    /// Closes the buffer for every process: publishes fail, waits end.
+    /// Reads still return the last state.
+    pub fn close(&self) {
+        // ORDERING: Release; pairs with the Acquire in `is_closed`.
+        self.inner.region.closed().store(1, Ordering::Release);
+        self.inner.region.notify();
+    }
+
+    /// Whether the buffer was closed.
+    pub fn is_closed(&self) -> bool {
+        // ORDERING: Acquire; pairs with the Release in `close`.
+        self.inner.region.closed().load(Ordering::Acquire) != 0
+    }
+
+    /// Forgets every state (versions restart at 1; sequence numbers, and so
+    /// slot stamps, go on). Writer only.
+    pub fn reset(&self) -> Result<(), Error> {
+        let region = &self.inner.region;
+        let mut w = lock(&self.inner.writer);
+        if !w.holding {
+            region.take_writer()?;
+            w.holding = true;
+        }
+        // ORDERING: the writer alone stores `latest`.
+        let latest = region.latest().load(Ordering::Relaxed);
+        // ORDERING: Release; pairs with the Acquire load of `base` in
+        // `words`.
+        region.base().store(latest, Ordering::Release);
+        // ORDERING: a count; no memory hangs on it.
+        region.resets().fetch_add(1, Ordering::Relaxed);
+        drop(w);
+        region.notify();
+        Ok(())
+    }
+
+    /// Counts reads in this process's row.
+    pub fn count_reads(&self, n: u64) {
+        if let Some(row) = self.inner.row {
+            self.inner.region.add_reads(row, n);
+        }
+    }
+
+    /// Counts lost versions in this process's row.
+    pub fn count_lost(&self, n: u64) {
+        if let Some(row) = self.inner.row {
+            self.inner.region.add_lost(row, n);
+        }
+    }
+
+    fn count_stale(&self) {
+        if let Some(row) = self.inner.row {
+            self.inner.region.add_stale(row);
+        }
+    }
+
+    /// A per-consumer cursor on this buffer.
+    pub fn reader(&self) -> RawReader {
+        if let Some(row) = self.inner.row {
+            self.inner.region.add_reader(row, true);
+        }
+        RawReader {
+            buffer: self.clone(),
+            last: 0,
+            baseline: self.version(),
+            resets: self.resets(),
+            lost: 0,
+            reads: 0,
+        }
+    }
+
+    fn resets(&self) -> u64 {
+        // ORDERING: a count compared by readers; Acquire so that a reader
+        // that sees it sees the new base.
+        self.inner.region.resets().load(Ordering::Acquire)
+    }
+
+    /// The header's statistics, summed over every process.
+    pub fn statistics(&self) -> SharedStatistics {
+        let region = &self.inner.region;
+        let counts = region.counts();
+        let latest = self.peek();
+        let writer = region.writer();
+        let shown = if writer != 0 {
+            writer
+        } else {
+            region.last_writer()
+        };
+        SharedStatistics {
+            updates: self.version(),
+            reads: counts.reads,
+            lost: counts.lost,
+            stale_reads: counts.stale,
+            readers: counts.readers,
+            processes: counts.processes,
+            waiting: region.waiting(),
+            capacity: self.capacity(),
+            writer_pid: ident_pid(shown),
+            writer_alive: ident_alive(writer),
+            latest_age: latest.as_ref().map(|s| (wall_now() - s.timestamp).max(0.0)),
+            last_update_time: latest.as_ref().map(|s| s.published_at),
+            closed: self.is_closed(),
+        }
+    }
+}
+
+/// One consumer's cursor on a [`RawBuffer`] (as [`Reader`](crate::Reader)
+/// on in-process buffers): `updated`, `read_if_updated`, `lost`.
+#[derive(Debug)]
+pub struct RawReader {
+    buffer: RawBuffer,
+    last: u64,
+    baseline: u64,
+    resets: u64,
+    lost: u64,
+    reads: u64,
+}
+
+impl RawReader {
+    fn follow_reset(&mut self) {
+        let resets = self.buffer.resets();
+        if resets != self.resets {
+            self.resets = resets;
+            self.last = 0;
+            self.baseline = 0;
+        }
+    }
+
+    /// Whether a version newer than the last one read exists.
+    pub fn updated(&self) -> bool {
+        let v = self.buffer.version();
+        if self.buffer.resets() != self.resets {
+            return v != 0;
+        }
+        v > self.last
+    }
+
+    /// The latest snapshot (even if already read); advances the cursor.
+    pub fn read(&mut self) -> Option<RawSnapshot> {
+        self.follow_reset();
+        let s = self.buffer.peek()?;
+        self.advance(s.version);
+        Some(s)
+    }
+
+    /// The latest snapshot if newer than the last one read.
+    pub fn read_if_updated(&mut self) -> Option<RawSnapshot> {
+        self.follow_reset();
+        if self.buffer.version() <= self.last {
+            return None;
+        }
+        let s = self.buffer.peek()?;
+        if s.version <= self.last {
+            return None;
+        }
+        self.advance(s.version);
+        Some(s)
+    }
+
+    /// Blocks until a version newer than the last one read exists, then
+    /// reads it.
+    pub fn wait(&mut self, timeout: Duration) -> Result<RawSnapshot, Error> {
+        self.follow_reset();
+        self.buffer.wait_for_update(self.last, timeout)?;
+        self.read_if_updated().ok_or(Error::Closed)
+    }
+
+    fn advance(&mut self, version: u64) {
+        self.reads += 1;
+        self.buffer.count_reads(1);
+        let seen = self.last.max(self.baseline);
+        if version > seen + 1 {
+            let lost = version - seen - 1;
+            self.lost += lost;
+            self.buffer.count_lost(lost);
+        }
+        if version > self.last {
+            self.last = version;
+        }
+    }
+
+    /// Versions published after this reader's creation that it never read.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Reads through this cursor.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    /// The last version read (0 before the first read).
+    pub fn last_version(&self) -> u64 {
+        self.last
+    }
+
+    /// The buffer read.
+    pub fn buffer(&self) -> &RawBuffer {
+        &self.buffer
+    }
+}
+
+impl Drop for RawReader {
+    fn drop(&mut self) {
+        if let Some(row) = self.buffer.inner.row {
+            self.buffer.inner.region.add_reader(row, false);
+        }
+    }
+}
