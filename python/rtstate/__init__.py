@@ -90,4 +90,9 @@ from ._rtstate import Subscription, UpdateEvent
 _Mapping.register(UpdateEvent)
 __all__ += ["Subscription", "UpdateEvent"]
 
+# Shared-memory buffers: any process, any language, the same protocol.
+from ._rtstate import SharedBuffer, SharedReader, SharedSubscription, WriterBusyError, open_shared
+
+__all__ += ["SharedBuffer", "SharedReader", "SharedSubscription", "WriterBusyError", "open_shared"]
+
 __version__ = "0.1.0"
