@@ -296,6 +296,17 @@ impl Layout {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The value of the `f64` field named `timestamp`, if the layout has
+    /// one, in `state` (the state's bytes): by convention, the state's own
+    /// time (wall-clock seconds).
+    pub fn timestamp_in(&self, state: &[u8]) -> Option<f64> {
+        let f = self
+            .field("timestamp")
+            .filter(|f| f.element == ElementType::F64 && f.count == 1)?;
+        let bytes = state.get(f.offset..f.offset + 8)?;
+        Some(f64::from_ne_bytes(bytes.try_into().ok()?))
+    }
+
     /// The state's size in bytes.
     pub fn size(&self) -> usize {
         self.size
@@ -516,6 +527,14 @@ crate::layout!(crate::control::pid::Command {
     roll_rate: f64,
     pitch_rate: f64,
     yaw_rate: f64,
+});
+
+crate::layout!(crate::control::pid::Setpoint {
+    position: [f64; 3],
+    velocity: [f64; 3],
+    attitude: [f64; 3],
+    angular_velocity: [f64; 3],
+    thrust: f64,
 });
 
 #[cfg(all(test, not(loom)))]

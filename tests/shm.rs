@@ -697,3 +697,43 @@ fn no_torn_read_across_processes_and_a_killed_writer_is_taken_over() {
         .unwrap();
     assert_eq!(buffer.version(), last.version + 11);
 }
+
+#[test]
+fn typed_rings_check_the_layout_and_read_whole_states() {
+    use rtstate::control::pid::Command;
+    use rtstate::shm::SharedRing;
+    use rtstate::Source;
+    let dir = TempDir::new("typed");
+    let options = CreateOptions::default();
+    let writer = SharedRing::<FastDroneState>::create_in(dir.path(), "d/fast", 5, options).unwrap();
+    let state = FastDroneState::new(12.5, [1.0, 2.0, 3.0], [0.5; 3], [0.0; 3], [0.0; 3]).unwrap();
+    assert_eq!(
+        writer.publish(state, Source::intern("estimator")).unwrap(),
+        1
+    );
+    let reader_ring = SharedRing::<FastDroneState>::open_in(dir.path(), "d/fast").unwrap();
+    let mut reader = reader_ring.reader();
+    let s = reader.read().unwrap();
+    assert_eq!(s.state, state);
+    assert_eq!(s.timestamp, 12.5, "the state's own timestamp field");
+    assert_eq!(s.source.as_str(), "estimator");
+    let bad = FastDroneState {
+        timestamp: f64::INFINITY,
+        ..state
+    };
+    let refused = writer.publish(bad, Source::UNKNOWN).unwrap_err();
+    assert_eq!(refused.state, bad);
+    assert!(matches!(
+        refused.error,
+        Error::NonFinite { field: "timestamp" }
+    ));
+    let err = SharedRing::<Command>::open_in(dir.path(), "d/fast").unwrap_err();
+    assert!(
+        err.to_string().contains("yaw_rate: f64 @32")
+            && err.to_string().contains("angular_velocity: [f64; 3] @80"),
+        "{err}"
+    );
+    let cmd = SharedRing::<Command>::create_in(dir.path(), "d/cmd", 2, options).unwrap();
+    cmd.publish(Command::default(), Source::UNKNOWN).unwrap();
+    assert_eq!(cmd.history().len(), 1);
+}

@@ -168,20 +168,6 @@ fn layout_of(dtype: &Bound<'_, PyAny>) -> PyResult<Layout> {
     Layout::new(fields, size).map_err(|e| PyValueError::new_err(format!("dtype: {}", e.0)))
 }
 
-/// The offset of an `f64` field named `timestamp`, if the layout has one.
-fn timestamp_offset(layout: &Layout) -> Option<usize> {
-    layout
-        .field("timestamp")
-        .filter(|f| f.element == ElementType::F64 && f.count == 1)
-        .map(|f| f.offset)
-}
-
-fn f64_at(bytes: &[u8], offset: usize) -> f64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&bytes[offset..offset + 8]);
-    f64::from_le_bytes(b)
-}
-
 /// A shared-memory buffer: created with `SharedBuffer(name, dtype)` (this
 /// process becomes its writer) or opened with `open_shared(name)`.
 #[pyclass(frozen, module = "rtstate", name = "SharedBuffer")]
@@ -189,7 +175,6 @@ pub struct PySharedBuffer {
     buffer: RawBuffer,
     dtype: Py<PyAny>,
     fast: bool,
-    timestamp_at: Option<usize>,
 }
 
 impl PySharedBuffer {
@@ -198,7 +183,6 @@ impl PySharedBuffer {
         Ok(PySharedBuffer {
             dtype: dtype_of(py, &layout)?.unbind(),
             fast: !raw && layout == FastDroneState::layout(),
-            timestamp_at: timestamp_offset(&layout),
             buffer,
         })
     }
@@ -408,10 +392,9 @@ impl PySharedBuffer {
     #[pyo3(signature = (state, source=None))]
     fn update_state(&self, state: &Bound<'_, PyAny>, source: Option<&str>) -> PyResult<u64> {
         let bytes = self.bytes_of(state)?;
-        let timestamp = self.timestamp_at.map(|at| f64_at(&bytes, at));
         Ok(self
             .buffer
-            .publish(&bytes, timestamp, source.unwrap_or("unknown"))?)
+            .publish(&bytes, None, source.unwrap_or("unknown"))?)
     }
 
     /// The latest snapshot, or None before the first update.

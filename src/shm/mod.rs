@@ -8,6 +8,8 @@
 //!   futex words), validated opening, listing and cleaning.
 //! - [`raw`]: the ring over the mapping, states as bytes in the recorded
 //!   layout ([`RawBuffer`], [`RawReader`]).
+//! - [`typed`]: [`SharedRing<T>`] for a Rust type with a layout, from
+//!   `SlotRing::<T>::create_shared` / `open_shared`.
 //! - `slots`: the stamp protocol on a slot's words in the mapping.
 //! - `wake`: the futex wait/wake handshake (loom-modelled).
 //! - `map`: the mapping and the futex calls, the only `unsafe` code.
@@ -21,6 +23,8 @@ pub mod raw;
 pub mod region;
 #[cfg(not(loom))]
 mod slots;
+#[cfg(not(loom))]
+pub mod typed;
 mod wake;
 
 #[cfg(not(loom))]
@@ -29,6 +33,8 @@ pub use raw::{RawBuffer, RawReader, RawSnapshot, SharedStatistics};
 pub use region::{
     clean, list, remove, Counts, CreateOptions, Geometry, ListedBuffer, Listing, Region, Row,
 };
+#[cfg(not(loom))]
+pub use typed::{SharedReader, SharedRing};
 
 /// What can go wrong with a shared buffer's name or file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -219,8 +219,9 @@ impl RawBuffer {
     }
 
     /// Publishes `bytes` (exactly the layout's size) with `timestamp`
-    /// (default: the publish time) from `source`; returns the version.
-    /// Takes the writer lock on first use.
+    /// (default: the layout's `f64` field named `timestamp` if it has one,
+    /// else the publish time) from `source`; returns the version. Takes the
+    /// writer lock on first use.
     pub fn publish(
         &self,
         bytes: &[u8],
@@ -236,6 +237,7 @@ impl RawBuffer {
                 reason: format!("{} bytes, the layout has {size}", bytes.len()),
             });
         }
+        let timestamp = timestamp.or_else(|| region.layout().timestamp_in(bytes));
         if let Some(t) = timestamp {
             if !t.is_finite() {
                 return Err(Error::NonFinite { field: "timestamp" });
