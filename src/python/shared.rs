@@ -603,13 +603,23 @@ impl PySharedReader {
 
     /// The latest snapshot (even if already read).
     fn read(&self, py: Python<'_>) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let s = lock(&self.reader).read();
+        let s = {
+            let mut reader = lock(&self.reader);
+            let s = reader.read();
+            reader.flush();
+            s
+        };
         self.buffer.get().snapshots(py, s)
     }
 
     /// The latest snapshot if newer than the last one read, else None.
     fn read_if_updated(&self, py: Python<'_>) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let s = lock(&self.reader).read_if_updated();
+        let s = {
+            let mut reader = lock(&self.reader);
+            let s = reader.read_if_updated();
+            reader.flush();
+            s
+        };
         self.buffer.get().snapshots(py, s)
     }
 

@@ -104,6 +104,7 @@ impl Mapping {
     }
 
     /// The whole mapping as 64-bit words.
+    #[inline]
     pub(crate) fn words(&self) -> &[AtomicU64] {
         // SAFETY: `ptr` is page-aligned and valid for `len` bytes (a
         // multiple of 8) for as long as `self` lives; AtomicU64 has the

@@ -34,6 +34,8 @@ pub use region::{
     clean, list, remove, Counts, CreateOptions, Geometry, ListedBuffer, Listing, Region, Row,
 };
 #[cfg(not(loom))]
+pub use slots::SlotMeta;
+#[cfg(not(loom))]
 pub use typed::{SharedReader, SharedRing};
 
 /// What can go wrong with a shared buffer's name or file.

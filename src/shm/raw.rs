@@ -26,14 +26,14 @@
 //! process's pid and start time no longer match a running process) and
 //! writes `latest + 1` into that slot again.
 
-use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row};
+use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row, SOURCES};
 use super::slots::{self, SlotMeta};
 use crate::clock::Clock;
 use crate::layout::Layout;
 use crate::sync::{lock, Mutex, Ordering};
-use crate::Error;
+use crate::{Error, Source};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// One published state as bytes, with its version, times and source.
@@ -91,6 +91,8 @@ struct WriterState {
 
 struct Inner {
     region: Region,
+    state_size: usize,
+    sources: [OnceLock<Source>; SOURCES],
     row: Option<Row>,
     writer: Mutex<WriterState>,
     clock: Clock,
@@ -134,7 +136,9 @@ impl RawBuffer {
         let mask = (region.geometry().slots - 1) as u64;
         RawBuffer {
             inner: Arc::new(Inner {
+                state_size: region.layout().size(),
                 region,
+                sources: Default::default(),
                 row,
                 writer: Mutex::new(WriterState {
                     holding: false,
@@ -286,55 +290,92 @@ impl RawBuffer {
         Ok(meta.version)
     }
 
+    /// Reads sequence `seq` (of the epoch starting after `base`) into `out`.
+    #[inline]
+    fn read_seq_into(&self, seq: u64, base: u64, out: &mut [u8]) -> Option<SlotMeta> {
+        let words = self
+            .inner
+            .region
+            .slot_words((seq & self.inner.mask) as usize);
+        let meta = slots::read(words, seq, out)?;
+        // A publish from before a reset racing with this read is refused.
+        (meta.version == seq - base).then_some(meta)
+    }
+
     fn read_seq(&self, seq: u64, base: u64) -> Option<RawSnapshot> {
-        let region = &self.inner.region;
-        let mut bytes = vec![0u8; region.layout().size()];
-        let words = region.slot_words((seq & self.inner.mask) as usize);
-        let meta = slots::read(words, seq, &mut bytes)?;
-        if meta.version != seq - base {
-            // A publish from before a reset racing with this read.
-            return None;
-        }
-        Some(RawSnapshot {
+        let mut bytes = vec![0u8; self.inner.region.layout().size()];
+        let meta = self.read_seq_into(seq, base, &mut bytes)?;
+        Some(self.raw_snapshot(bytes, meta))
+    }
+
+    fn raw_snapshot(&self, bytes: Vec<u8>, meta: SlotMeta) -> RawSnapshot {
+        RawSnapshot {
             bytes,
             version: meta.version,
             timestamp: meta.timestamp,
             published_at: meta.published_at,
             published_ns: meta.published_ns,
-            source: region.source_name(meta.source),
-        })
-    }
-
-    fn words(&self) -> (u64, u64) {
-        let region = &self.inner.region;
-        loop {
-            // ORDERING: Acquire; pairs with the Release store of `base` in
-            // `reset`, so that `latest` loaded next is at least this base.
-            let base = region.base().load(Ordering::Acquire);
-            // ORDERING: Acquire; pairs with the writer's Release store.
-            let latest = region.latest().load(Ordering::Acquire);
-            // ORDERING: Relaxed after the Acquire load of `latest`: an
-            // unchanged base means no reset between the loads.
-            if region.base().load(Ordering::Relaxed) == base {
-                return (base, latest);
-            }
-            crate::sync::spin_hint();
+            source: self.inner.region.source_name(meta.source),
         }
     }
 
-    /// The latest snapshot without counting a read.
-    pub fn peek(&self) -> Option<RawSnapshot> {
+    /// The publisher's name at `index` of the header's table, interned in
+    /// this process once per handle (entries never change once written).
+    #[inline]
+    pub fn source(&self, index: u32) -> Source {
+        let Some(cell) = self.inner.sources.get(index as usize) else {
+            return Source::UNKNOWN;
+        };
+        if let Some(&s) = cell.get() {
+            return s;
+        }
+        match self.inner.region.source_name(index) {
+            Some(name) => *cell.get_or_init(|| Source::intern(&name)),
+            None => Source::UNKNOWN,
+        }
+    }
+
+    /// Copies the latest state into `out` (exactly the layout's size)
+    /// without allocating or counting a read; its metadata, or `None` when
+    /// empty.
+    #[inline]
+    pub fn peek_into(&self, out: &mut [u8]) -> Option<SlotMeta> {
+        assert_eq!(out.len(), self.inner.state_size, "state size");
         loop {
             let (base, latest) = self.words();
             if latest <= base {
                 return None;
             }
-            if let Some(s) = self.read_seq(latest, base) {
-                return Some(s);
+            if let Some(meta) = self.read_seq_into(latest, base, out) {
+                return Some(meta);
             }
             // The writer lapped the ring during the copy: take the newer.
             crate::sync::spin_hint();
         }
+    }
+
+    /// `(base, latest)`: `latest` (`Acquire`), then `base`. A reset
+    /// between the two loads gives `base ≥ latest` (empty, as just after
+    /// the reset); one after them leaves a read of the epoch before it
+    /// (linearised before the reset), which the version check in
+    /// `read_seq_into` keeps consistent.
+    #[inline]
+    fn words(&self) -> (u64, u64) {
+        let region = &self.inner.region;
+        // ORDERING: Acquire; pairs with the writer's Release store: the
+        // slot of `latest` is complete, and a `base` stored before it (a
+        // reset precedes later publishes) is visible to the next load.
+        let latest = region.latest().load(Ordering::Acquire);
+        // ORDERING: Relaxed after the Acquire load above (see there).
+        let base = region.base().load(Ordering::Relaxed);
+        (base, latest)
+    }
+
+    /// The latest snapshot without counting a read.
+    pub fn peek(&self) -> Option<RawSnapshot> {
+        let mut bytes = vec![0u8; self.inner.region.layout().size()];
+        let meta = self.peek_into(&mut bytes)?;
+        Some(self.raw_snapshot(bytes, meta))
     }
 
     /// The latest snapshot, counted as a read.
@@ -447,7 +488,11 @@ impl RawBuffer {
     }
 
     /// Counts reads in this process's row.
+    #[inline]
     pub fn count_reads(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
         if let Some(row) = self.inner.row {
             self.inner.region.add_reads(row, n);
         }
@@ -455,6 +500,9 @@ impl RawBuffer {
 
     /// Counts lost versions in this process's row.
     pub fn count_lost(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
         if let Some(row) = self.inner.row {
             self.inner.region.add_lost(row, n);
         }
@@ -478,9 +526,11 @@ impl RawBuffer {
             resets: self.resets(),
             lost: 0,
             reads: 0,
+            unflushed_reads: 0,
         }
     }
 
+    #[inline]
     fn resets(&self) -> u64 {
         // ORDERING: a count compared by readers; Acquire so that a reader
         // that sees it sees the new base.
@@ -517,7 +567,10 @@ impl RawBuffer {
 }
 
 /// One consumer's cursor on a [`RawBuffer`] (as [`Reader`](crate::Reader)
-/// on in-process buffers): `updated`, `read_if_updated`, `lost`.
+/// on in-process buffers): `updated`, `read_if_updated`, `lost`. Its reads
+/// reach the header's row every [`FLUSH_EVERY`] reads and when it is
+/// dropped (a read makes no read-modify-write on shared memory); lost
+/// versions at once.
 #[derive(Debug)]
 pub struct RawReader {
     buffer: RawBuffer,
@@ -526,9 +579,14 @@ pub struct RawReader {
     resets: u64,
     lost: u64,
     reads: u64,
+    unflushed_reads: u64,
 }
 
+/// Reads a [`RawReader`] counts before adding them to the header.
+pub const FLUSH_EVERY: u64 = 256;
+
 impl RawReader {
+    #[inline]
     fn follow_reset(&mut self) {
         let resets = self.buffer.resets();
         if resets != self.resets {
@@ -547,26 +605,49 @@ impl RawReader {
         v > self.last
     }
 
-    /// The latest snapshot (even if already read); advances the cursor.
-    pub fn read(&mut self) -> Option<RawSnapshot> {
+    /// Copies the latest state (even if already read) into `out`; advances
+    /// the cursor. No allocation.
+    #[inline]
+    pub fn read_into(&mut self, out: &mut [u8]) -> Option<SlotMeta> {
         self.follow_reset();
-        let s = self.buffer.peek()?;
-        self.advance(s.version);
-        Some(s)
+        let meta = self.buffer.peek_into(out)?;
+        self.advance(meta.version);
+        Some(meta)
     }
 
-    /// The latest snapshot if newer than the last one read.
-    pub fn read_if_updated(&mut self) -> Option<RawSnapshot> {
+    /// Copies the latest state into `out` if it is newer than the last one
+    /// read.
+    #[inline]
+    pub fn read_if_updated_into(&mut self, out: &mut [u8]) -> Option<SlotMeta> {
         self.follow_reset();
         if self.buffer.version() <= self.last {
             return None;
         }
-        let s = self.buffer.peek()?;
-        if s.version <= self.last {
+        let meta = self.buffer.peek_into(out)?;
+        if meta.version <= self.last {
             return None;
         }
-        self.advance(s.version);
-        Some(s)
+        self.advance(meta.version);
+        Some(meta)
+    }
+
+    fn owned(
+        &mut self,
+        f: impl FnOnce(&mut Self, &mut [u8]) -> Option<SlotMeta>,
+    ) -> Option<RawSnapshot> {
+        let mut bytes = vec![0u8; self.buffer.layout().size()];
+        let meta = f(self, &mut bytes)?;
+        Some(self.buffer.raw_snapshot(bytes, meta))
+    }
+
+    /// The latest snapshot (even if already read); advances the cursor.
+    pub fn read(&mut self) -> Option<RawSnapshot> {
+        self.owned(Self::read_into)
+    }
+
+    /// The latest snapshot if newer than the last one read.
+    pub fn read_if_updated(&mut self) -> Option<RawSnapshot> {
+        self.owned(Self::read_if_updated_into)
     }
 
     /// Blocks until a version newer than the last one read exists, then
@@ -577,11 +658,14 @@ impl RawReader {
         self.read_if_updated().ok_or(Error::Closed)
     }
 
+    #[inline]
     fn advance(&mut self, version: u64) {
         self.reads += 1;
-        self.buffer.count_reads(1);
+        self.unflushed_reads += 1;
         let seen = self.last.max(self.baseline);
         if version > seen + 1 {
+            // Counted in the header at once (rarer than reads, and what
+            // other processes watch for).
             let lost = version - seen - 1;
             self.lost += lost;
             self.buffer.count_lost(lost);
@@ -589,6 +673,16 @@ impl RawReader {
         if version > self.last {
             self.last = version;
         }
+        if self.unflushed_reads >= FLUSH_EVERY {
+            self.flush();
+        }
+    }
+
+    /// Adds this reader's counts so far to the header (done every
+    /// [`FLUSH_EVERY`] reads and on drop).
+    pub fn flush(&mut self) {
+        self.buffer
+            .count_reads(std::mem::take(&mut self.unflushed_reads));
     }
 
     /// Versions published after this reader's creation that it never read.
@@ -614,6 +708,7 @@ impl RawReader {
 
 impl Drop for RawReader {
     fn drop(&mut self) {
+        self.flush();
         if let Some(row) = self.buffer.inner.row {
             self.buffer.inner.region.add_reader(row, false);
         }

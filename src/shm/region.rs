@@ -432,26 +432,31 @@ impl Region {
         &self.geometry
     }
 
+    #[inline]
     fn word(&self, i: usize) -> &AtomicU64 {
         &self.map.words()[i]
     }
 
     /// The latest sequence number's word.
+    #[inline]
     pub(crate) fn latest(&self) -> &AtomicU64 {
         self.word(W_LATEST)
     }
 
     /// The word holding `latest` at the last reset.
+    #[inline]
     pub(crate) fn base(&self) -> &AtomicU64 {
         self.word(W_BASE)
     }
 
     /// The closed flag's word.
+    #[inline]
     pub(crate) fn closed(&self) -> &AtomicU64 {
         self.word(W_CLOSED)
     }
 
     /// The reset counter's word.
+    #[inline]
     pub(crate) fn resets(&self) -> &AtomicU64 {
         self.word(W_RESETS)
     }

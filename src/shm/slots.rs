@@ -47,15 +47,20 @@ pub(crate) fn write(words: &[AtomicU64], seq: u64, meta: &SlotMeta, state: &[u8]
         meta.published_ns,
         u64::from(meta.source),
     ];
+    let (meta_words, state_words) = words.split_at(SLOT_META_WORDS);
     // ORDERING (payload stores): Relaxed, ordered by the fences and the
     // final Release stamp store.
-    for (w, value) in values.into_iter().enumerate() {
-        words[1 + w].store(value, Ordering::Relaxed);
+    for (word, value) in meta_words[1..].iter().zip(values) {
+        word.store(value, Ordering::Relaxed);
     }
-    for (w, chunk) in state.chunks(8).enumerate() {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        words[SLOT_META_WORDS + w].store(u64::from_ne_bytes(word), Ordering::Relaxed);
+    assert!(
+        state_words.len() * 8 >= state.len(),
+        "state larger than a slot"
+    );
+    for (word, chunk) in state_words.iter().zip(state.chunks(8)) {
+        let mut bytes = [0u8; 8];
+        bytes[..chunk.len()].copy_from_slice(chunk);
+        word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
     }
     // ORDERING: Release; pairs with the reader's Acquire stamp load.
     stamp.store(seq << 1, Ordering::Release);
@@ -71,18 +76,22 @@ pub(crate) fn read(words: &[AtomicU64], seq: u64, state: &mut [u8]) -> Option<Sl
     if before != seq << 1 {
         return None;
     }
+    let (meta_words, state_words) = words.split_at(SLOT_META_WORDS);
     // ORDERING (payload loads): Relaxed, validated below.
-    let load = |w: usize| words[w].load(Ordering::Relaxed);
+    let load = |w: &AtomicU64| w.load(Ordering::Relaxed);
     let meta = SlotMeta {
-        version: load(1),
-        timestamp: f64::from_bits(load(2)),
-        published_at: f64::from_bits(load(3)),
-        published_ns: load(4),
-        source: load(5) as u32,
+        version: load(&meta_words[1]),
+        timestamp: f64::from_bits(load(&meta_words[2])),
+        published_at: f64::from_bits(load(&meta_words[3])),
+        published_ns: load(&meta_words[4]),
+        source: load(&meta_words[5]) as u32,
     };
-    for (w, chunk) in state.chunks_mut(8).enumerate() {
-        let word = load(SLOT_META_WORDS + w).to_ne_bytes();
-        chunk.copy_from_slice(&word[..chunk.len()]);
+    if state_words.len() * 8 < state.len() {
+        return None;
+    }
+    for (word, chunk) in state_words.iter().zip(state.chunks_mut(8)) {
+        let bytes = load(word).to_ne_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
     // ORDERING: pairs with the writer's Release fence: a word from a later
     // write makes the re-load below see that write's stamp.

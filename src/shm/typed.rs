@@ -23,6 +23,7 @@
 
 use super::raw::{RawBuffer, RawReader, RawSnapshot, SharedStatistics};
 use super::region::CreateOptions;
+use super::slots::SlotMeta;
 use crate::layout::PodLayout;
 use crate::{Error, PublishError, SlotRing, Snapshot, Source, Version};
 use std::marker::PhantomData;
@@ -127,14 +128,21 @@ impl<T: PodLayout> SharedRing<T> {
             .map_err(|error| PublishError { error, state })
     }
 
-    /// The latest snapshot, counted as a read.
+    /// The latest snapshot, counted as a read. No lock, no syscall, no
+    /// allocation.
+    #[inline]
     pub fn latest(&self) -> Option<Snapshot<T>> {
-        self.raw.latest().map(snapshot)
+        let s = self.peek()?;
+        self.raw.count_reads(1);
+        Some(s)
     }
 
     /// The latest snapshot without counting a read.
+    #[inline]
     pub fn peek(&self) -> Option<Snapshot<T>> {
-        self.raw.peek().map(snapshot)
+        let mut state = T::zeroed();
+        let meta = self.raw.peek_into(bytemuck::bytes_of_mut(&mut state))?;
+        Some(typed(&self.raw, state, meta))
     }
 
     /// The latest snapshot if at most `max_age` old, else `None` (a stale
@@ -193,6 +201,17 @@ impl<T: PodLayout> SharedRing<T> {
     }
 }
 
+fn typed<T>(raw: &RawBuffer, state: T, meta: SlotMeta) -> Snapshot<T> {
+    Snapshot {
+        state,
+        version: meta.version,
+        timestamp: meta.timestamp,
+        published_at: meta.published_at,
+        published_ns: meta.published_ns,
+        source: raw.source(meta.source),
+    }
+}
+
 /// One consumer's cursor on a [`SharedRing`].
 #[derive(Debug)]
 pub struct SharedReader<T> {
@@ -207,13 +226,22 @@ impl<T: PodLayout> SharedReader<T> {
     }
 
     /// The latest snapshot (even if already read); advances the cursor.
+    /// No lock, no syscall, no allocation.
+    #[inline]
     pub fn read(&mut self) -> Option<Snapshot<T>> {
-        self.raw.read().map(snapshot)
+        let mut state = T::zeroed();
+        let meta = self.raw.read_into(bytemuck::bytes_of_mut(&mut state))?;
+        Some(typed(self.raw.buffer(), state, meta))
     }
 
     /// The latest snapshot if newer than the last one read.
+    #[inline]
     pub fn read_if_updated(&mut self) -> Option<Snapshot<T>> {
-        self.raw.read_if_updated().map(snapshot)
+        let mut state = T::zeroed();
+        let meta = self
+            .raw
+            .read_if_updated_into(bytemuck::bytes_of_mut(&mut state))?;
+        Some(typed(self.raw.buffer(), state, meta))
     }
 
     /// Blocks until a newer version exists, then reads it.
