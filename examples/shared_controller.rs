@@ -19,6 +19,19 @@ use rtstate::control::{ControlLoop, Flow, LoopConfig, Tick};
 use rtstate::{Error, FastDroneState, SlotRing, Source};
 use std::time::{Duration, Instant};
 
+/// What the loop did.
+#[derive(Debug)]
+pub struct Summary {
+    /// Ticks run.
+    pub ticks: u64,
+    /// Commands published (the command buffer's version).
+    pub commands: u64,
+    /// The state buffer's version at the end.
+    pub state_version: u64,
+    /// State versions the loop never read.
+    pub lost: u64,
+}
+
 struct Args {
     state: String,
     command: String,
@@ -27,7 +40,7 @@ struct Args {
     target: [f64; 3],
 }
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut args = Args {
         state: "drone1/fast_state".into(),
         command: "drone1/command".into(),
@@ -35,7 +48,7 @@ fn parse_args() -> Result<Args, String> {
         duration: 5.0,
         target: [0.0, 0.0, -10.0],
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = argv.iter().cloned();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -61,8 +74,20 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+/// Runs the example with `std::env::args()`.
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let s = run(&argv)?;
+    println!(
+        "shared_controller: {} ticks, {} commands, state version {}, lost {}",
+        s.ticks, s.commands, s.state_version, s.lost
+    );
+    Ok(())
+}
+
+/// Runs the loop with command-line style arguments.
+pub fn run(argv: &[String]) -> Result<Summary, Box<dyn std::error::Error>> {
+    let args = parse_args(argv)?;
     // The estimator may start after us: wait for its buffer.
     let deadline = Instant::now() + Duration::from_secs(30);
     let state = loop {
@@ -97,14 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let stats = control.run_for(ticks)?;
     drop(control);
-    let last = commands.peek();
-    println!(
-        "shared_controller: {} ticks, {} commands, state version {}, lost {}, last thrust {:.2} N",
-        stats.iteration_count,
-        commands.version(),
-        state.version(),
-        reader.lost(),
-        last.map_or(0.0, |c| c.state.thrust)
-    );
-    Ok(())
+    Ok(Summary {
+        ticks: stats.iteration_count,
+        commands: commands.version(),
+        state_version: state.version(),
+        lost: reader.lost(),
+    })
 }
