@@ -159,7 +159,9 @@ mod loom_tests {
 
     /// A waiter blocked until "version > 0" is always woken by a publish
     /// of version 1 (loom reports a deadlock if a wake-up can be lost),
-    /// and the waiter count returns to 0.
+    /// and the waiter count returns to 0. Checked to fail (deadlock) when
+    /// the waiter does not count itself, and when it loads `seq` after its
+    /// condition instead of before.
     #[test]
     fn loom_futex_handshake_loses_no_wakeup() {
         let mut builder = loom::model::Builder::new();
