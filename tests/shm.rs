@@ -737,3 +737,53 @@ fn typed_rings_check_the_layout_and_read_whole_states() {
     cmd.publish(Command::default(), Source::UNKNOWN).unwrap();
     assert_eq!(cmd.history().len(), 1);
 }
+
+#[test]
+fn racing_creators_and_openers_never_see_a_half_built_file() {
+    let dir = TempDir::new("race");
+    let path = dir.path().to_path_buf();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for round in 0..20 {
+                    let name = format!("r{round}");
+                    if i % 2 == 0 {
+                        Region::create_or_open_in(
+                            &path,
+                            &name,
+                            &fast_layout(),
+                            4,
+                            CreateOptions::default(),
+                        )
+                        .unwrap();
+                    } else {
+                        match Region::open_in(&path, &name) {
+                            Ok(r) => assert_eq!(r.layout(), &fast_layout()),
+                            Err(ShmError::NotFound { .. }) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 20, "no temporary file left: {names:?}");
+    // A creator that died mid-creation leaves a temporary file; clean
+    // removes it (its pid is no longer running).
+    let mut dead = Command::new("true").spawn().unwrap();
+    dead.wait().unwrap();
+    let stale = dir
+        .path()
+        .join(format!("{}{}.0", shm::region::INIT_PREFIX, dead.id()));
+    std::fs::write(&stale, b"half").unwrap();
+    shm::clean(Some(dir.path()), false).unwrap();
+    assert!(!stale.exists());
+}

@@ -41,6 +41,8 @@ use std::time::Duration;
 pub struct RawSnapshot {
     /// The state's bytes (the layout's size).
     pub bytes: Vec<u8>,
+    /// Its sequence number (never reused; see [`SlotMeta::seq`]).
+    pub seq: u64,
     /// Its version.
     pub version: u64,
     /// The state's timestamp (or its publish time), wall-clock seconds.
@@ -270,6 +272,7 @@ impl RawBuffer {
         let now_ns = inner.clock.now_ns();
         let published_at = inner.clock.wall_at(now_ns);
         let meta = SlotMeta {
+            seq,
             version: seq - base,
             timestamp: timestamp.unwrap_or(published_at),
             published_at,
@@ -311,6 +314,7 @@ impl RawBuffer {
     fn raw_snapshot(&self, bytes: Vec<u8>, meta: SlotMeta) -> RawSnapshot {
         RawSnapshot {
             bytes,
+            seq: meta.seq,
             version: meta.version,
             timestamp: meta.timestamp,
             published_at: meta.published_at,
@@ -422,6 +426,15 @@ impl RawBuffer {
             self.count_stale();
             None
         }
+    }
+
+    /// `(base, latest)`: the sequence number of the latest publish and
+    /// `latest` at the last reset (the buffer is empty while they are
+    /// equal). Sequence numbers never repeat, so a handle can keep what it
+    /// built for the latest publish while this pair is unchanged.
+    #[inline]
+    pub fn position(&self) -> (u64, u64) {
+        self.words()
     }
 
     /// The latest version (0 when empty).

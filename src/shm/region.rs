@@ -57,6 +57,11 @@ use std::sync::atomic::AtomicU64; // shim-exempt: words of the mapped file (loom
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// The prefix of a buffer file being created (linked to its name once
+/// its header is complete; left behind only by a process that died while
+/// creating, and removed by [`clean`]).
+pub const INIT_PREFIX: &str = ".rtstate-init.";
+
 /// `b"rtstate\0"` read as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"rtstate\0");
 /// The header format this build reads and writes.
@@ -273,22 +278,33 @@ impl Region {
     ) -> Result<Region, ShmError> {
         let path = path_in(dir, name)?;
         let geometry = Geometry::for_layout(layout, capacity, options.min_slots)?;
-        let created = OpenOptions::new()
+        // Built under a temporary name, then linked into place: `link`
+        // fails if the name exists (the `O_EXCL` of the final name), and an
+        // opener never sees a file whose header is still being written.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0); // shim-exempt: a unique number for temporary names
+                                                                                          // ORDERING: a unique counter; nothing hangs on it.
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{INIT_PREFIX}{}.{n}", std::process::id()));
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(options.mode)
             .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&path);
-        match created {
-            Ok(file) => match Self::initialise(&file, &path, name, layout, &geometry) {
-                Ok(region) => Ok(region),
-                Err(e) => {
-                    let _ = std::fs::remove_file(&path);
-                    Err(e)
-                }
-            },
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            .open(&tmp)
+            .map_err(|e| io_error(&tmp, e))?;
+        let built = Self::initialise(&file, &path, name, layout, &geometry);
+        let linked = built
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|_| std::fs::hard_link(&tmp, &path).map_err(|e| io_error(&path, e)));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => built,
+            Err(ShmError::Io {
+                kind: io::ErrorKind::AlreadyExists,
+                ..
+            }) => {
                 let region = Self::open_in(dir, name)?;
                 region.expect_layout(layout)?;
                 if region.geometry.capacity != capacity {
@@ -302,7 +318,7 @@ impl Region {
                 }
                 Ok(region)
             }
-            Err(e) => Err(io_error(&path, e)),
+            Err(e) => Err(e),
         }
     }
 
@@ -955,9 +971,22 @@ pub fn list(dir: Option<&Path>) -> Result<Vec<Listing>, ShmError> {
 /// Removes the buffer files in `dir` (default: the buffer directory) that
 /// no running process has attached (no live writer, no live reader row);
 /// with `invalid`, also files named like buffers that are not valid
-/// buffers. Returns the names removed.
+/// buffers; and files left by a process that died while creating one.
+/// Returns the buffer names removed.
 pub fn clean(dir: Option<&Path>, invalid: bool) -> Result<Vec<String>, ShmError> {
     let mut removed = Vec::new();
+    let root = dir.map_or_else(shm_dir, Path::to_path_buf);
+    let entries = std::fs::read_dir(&root).map_err(|e| io_error(&root, e))?;
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(INIT_PREFIX)) else {
+            continue;
+        };
+        let creator = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
+        if creator.is_some_and(|pid| start_time(pid).is_none()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     for listing in list(dir)? {
         let remove = match &listing.status {
             Ok(buffer) => !buffer.attached,

@@ -18,6 +18,10 @@ const WRITING: u64 = 1;
 /// A slot's metadata.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SlotMeta {
+    /// The sequence number of this publish: never reused in the buffer's
+    /// life (a reset restarts versions, not sequence numbers; a new writer
+    /// continues them). Not stored in the slot: it is the stamp's.
+    pub seq: u64,
     /// The buffer's version of this publish.
     pub version: u64,
     /// The state's own timestamp (or the publish time), wall-clock seconds.
@@ -80,6 +84,7 @@ pub(crate) fn read(words: &[AtomicU64], seq: u64, state: &mut [u8]) -> Option<Sl
     // ORDERING (payload loads): Relaxed, validated below.
     let load = |w: &AtomicU64| w.load(Ordering::Relaxed);
     let meta = SlotMeta {
+        seq,
         version: load(&meta_words[1]),
         timestamp: f64::from_bits(load(&meta_words[2])),
         published_at: f64::from_bits(load(&meta_words[3])),
