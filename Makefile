@@ -29,9 +29,10 @@ rust-test:
 	cargo test --doc
 
 # Release-mode stress tests (torn reads, version order; in-process and across
-# processes through shared memory) and the allocation count.
+# processes through shared memory), the chaos test (everything at once, with
+# resets and a close) and the allocation count.
 stress:
-	cargo test --release --test stress --test alloc --test shm -- --nocapture
+	cargo test --release --test stress --test chaos --test alloc --test shm -- --nocapture
 
 loom:
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=$(LOOM_MAX_PREEMPTIONS) \

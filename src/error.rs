@@ -116,8 +116,30 @@ impl<T> From<PublishError<T>> for Error {
     }
 }
 
-/// Checks that a timeout given as float seconds is usable.
+/// Checks a duration given as float seconds (a period, a run length, an
+/// age): NaN and infinities are [`Error::NonFinite`], a negative value or
+/// one too large for a [`Duration`] is [`Error::InvalidArgument`], all
+/// naming `name`. For a timeout, where "too large" means "for ever", use
+/// [`timeout_from_secs`].
 pub fn duration_from_secs(name: &'static str, secs: f64) -> Result<Duration, Error> {
+    check_secs(name, secs)?;
+    Duration::try_from_secs_f64(secs).map_err(|e| Error::InvalidArgument {
+        name,
+        reason: e.to_string(),
+    })
+}
+
+/// Checks a timeout given as float seconds: NaN and infinities are
+/// [`Error::NonFinite`], a negative value [`Error::InvalidArgument`], both
+/// naming `name`. A finite value too large for a [`Duration`] becomes
+/// [`Duration::MAX`], which every wait in this crate takes as "for ever"
+/// (deadlines are computed with `checked_add`).
+pub fn timeout_from_secs(name: &'static str, secs: f64) -> Result<Duration, Error> {
+    check_secs(name, secs)?;
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}
+
+fn check_secs(name: &'static str, secs: f64) -> Result<(), Error> {
     if !secs.is_finite() {
         return Err(Error::NonFinite { field: name });
     }
@@ -127,8 +149,42 @@ pub fn duration_from_secs(name: &'static str, secs: f64) -> Result<Duration, Err
             reason: format!("must not be negative, got {secs}"),
         });
     }
-    Duration::try_from_secs_f64(secs).map_err(|e| Error::InvalidArgument {
-        name,
-        reason: e.to_string(),
-    })
+    Ok(())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_checked_and_huge_timeouts_saturate() {
+        for f in [duration_from_secs, timeout_from_secs] {
+            assert_eq!(f("t", 1.5), Ok(Duration::from_millis(1500)));
+            assert_eq!(f("t", 0.0), Ok(Duration::ZERO));
+            assert_eq!(f("t", 1e19), Ok(Duration::from_secs_f64(1e19)));
+            assert_eq!(
+                f("timeout", f64::NAN),
+                Err(Error::NonFinite { field: "timeout" })
+            );
+            assert_eq!(
+                f("timeout", f64::INFINITY),
+                Err(Error::NonFinite { field: "timeout" })
+            );
+            assert!(matches!(
+                f("timeout", -1.0),
+                Err(Error::InvalidArgument {
+                    name: "timeout",
+                    ..
+                })
+            ));
+        }
+        assert_eq!(timeout_from_secs("t", 1e300), Ok(Duration::MAX));
+        assert!(matches!(
+            duration_from_secs("duration", 1e300),
+            Err(Error::InvalidArgument {
+                name: "duration",
+                ..
+            })
+        ));
+    }
 }

@@ -1,11 +1,11 @@
 //! [`StateManager`]: a named registry of buffers of mixed types.
 
-use crate::reader::Buffer;
+use crate::buffer::Buffer;
 use crate::{Error, Statistics};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::RwLock;
+use std::sync::RwLock; // shim-exempt: the manager's name table is not a protocol loom models
 
 /// What the manager needs of any registered buffer, with its type erased.
 trait Erased: Send + Sync {
@@ -22,7 +22,7 @@ impl<B: Buffer> Erased for B {
     }
 }
 
-struct Entry {
+struct Registered {
     buffer: Box<dyn Erased>,
     type_name: &'static str,
 }
@@ -57,7 +57,7 @@ pub struct BufferInfo {
 /// ```
 #[derive(Default)]
 pub struct StateManager {
-    entries: RwLock<BTreeMap<String, Entry>>,
+    entries: RwLock<BTreeMap<String, Registered>>,
 }
 
 impl StateManager {
@@ -85,7 +85,7 @@ impl StateManager {
         }
         entries.insert(
             name.to_owned(),
-            Entry {
+            Registered {
                 buffer: Box::new(buffer),
                 type_name,
             },
@@ -204,17 +204,17 @@ pub fn render_table(rows: &[BufferInfo]) -> String {
     out
 }
 
-/// `rtstate::ring::SlotRing<rtstate::state::fast::FastDroneState>` →
+/// `SlotRing<rtstate::state::fast::FastDroneState>` →
 /// `SlotRing<FastDroneState>`.
-fn short_type_name<B>() -> &'static str {
-    let full = std::any::type_name::<B>();
+fn short_type_name<B: Buffer>() -> &'static str {
+    let full = B::type_label();
     // Leaked once per type (a handful per process), so rows can borrow it.
     use std::collections::HashMap;
-    use std::sync::{Mutex as StdMutex, OnceLock};
-    static CACHE: OnceLock<StdMutex<HashMap<&'static str, &'static str>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| StdMutex::new(HashMap::new()));
+    use std::sync::{Mutex as NameCacheMutex, OnceLock}; // shim-exempt: a cache of type names, not a protocol loom models
+    static CACHE: OnceLock<NameCacheMutex<HashMap<String, &'static str>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| NameCacheMutex::new(HashMap::new()));
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-    cache.entry(full).or_insert_with(|| {
+    cache.entry(full.clone()).or_insert_with(|| {
         let mut short = String::new();
         let mut segment = String::new();
         for c in full.chars() {

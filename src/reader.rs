@@ -1,49 +1,90 @@
-//! Per-consumer read cursors (PX4 uORB's per-subscriber generation).
+//! Reader cursors: one consumer's position in a buffer (PX4 uORB's
+//! per-subscriber generation).
+//!
+//! A [`Reader`] remembers the sequence number of the last snapshot it read,
+//! so it can answer "is there something new for me?" ([`Reader::updated`],
+//! [`Reader::read_if_updated`], [`Reader::wait`]) without a lock and without
+//! writing any cache line another thread reads.
+//!
+//! # What `lost` counts
+//!
+//! [`Reader::lost`] counts versions published after the reader was created
+//! (or after the buffer's last reset, whichever is later) that this reader
+//! never read: reading version 7 after version 4 adds 2. Versions published
+//! before the reader existed are not lost to it. Each buffer sums the `lost`
+//! of its readers, live and dropped, into [`Statistics::lost`].
+//!
+//! # What a reset does to a cursor
+//!
+//! The cursor works in the buffer's sequence numbers, which a reset never
+//! restarts (only the public versions do). So after
+//! [`reset`](crate::GenericBuffer::reset) the reader finds nothing new until
+//! the first publish after it, then sees that publish as new even if its
+//! version (1, 2, …) is one it read before the reset; it never returns the
+//! same snapshot twice, and versions of the new epoch that it skips count
+//! as lost from the reset on. A reset also zeroes the reader's `reads` and
+//! `lost`, as it does the buffer's statistics.
+//!
+//! [`Statistics::lost`]: crate::Statistics::lost
 
-use crate::shared::ReaderCounters;
-use crate::snapshot::{Snapshot, Version};
-use crate::{Error, Statistics};
+use crate::buffer::Buffer;
+use crate::snapshot::Version;
+use crate::storage::{Seq, Storage};
+use crate::sync::{AtomicU64, Ordering};
+use crate::Error;
 use std::borrow::Borrow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// What both buffer kinds offer, so that code (and [`Reader`]) can be
-/// written once for either.
-pub trait Buffer: Clone + Send + Sync + 'static {
-    /// The state type.
-    type State;
-    /// What a read returns: `Snapshot<T>` by value from a
-    /// [`SlotRing`](crate::SlotRing), `Arc<Snapshot<T>>` from a
-    /// [`StateBuffer`](crate::StateBuffer).
-    type Item: Clone + Borrow<Snapshot<Self::State>>;
+/// Counters of one [`Reader`], written only by it (plain load + store, no
+/// read-modify-write) and summed by the buffer's statistics.
+#[derive(Debug, Default)]
+pub(crate) struct ReaderCounters {
+    reads: AtomicU64,
+    lost: AtomicU64,
+}
 
-    /// The latest version (0 before the first publish).
-    fn version(&self) -> Version;
-    /// The latest snapshot, counted as a read of the buffer.
-    fn latest(&self) -> Option<Self::Item>;
-    /// The latest snapshot without counting a read (for handles that count
-    /// their own).
-    fn peek(&self) -> Option<Self::Item>;
-    /// Blocks until a version after `after` is published (its version), the
-    /// buffer closes (`Error::Closed`) or `timeout` passes (`Error::Timeout`).
-    fn wait_for_update(&self, after: Version, timeout: Duration) -> Result<Version, Error>;
-    /// The buffer's statistics.
-    fn statistics(&self) -> Statistics;
-    /// A new reader handle on this buffer.
-    fn reader(&self) -> Reader<Self>;
-    #[doc(hidden)]
-    fn retire_reader(&self, counters: &Arc<ReaderCounters>);
-    /// How many times the buffer was reset (readers restart their cursor
-    /// when it changes).
-    fn epoch(&self) -> u64;
+impl ReaderCounters {
+    #[inline]
+    fn bump(counter: &AtomicU64, n: u64) {
+        // ORDERING: single writer (the reader handle); statistics read it
+        // Relaxed; no memory hangs on it. A reset racing with this may keep
+        // a count from just before it.
+        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+
+    /// `(reads, lost)`.
+    pub(crate) fn get(&self) -> (u64, u64) {
+        // ORDERING: statistics.
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.lost.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Zeroes both (a buffer reset).
+    pub(crate) fn reset(&self) {
+        // ORDERING: statistics.
+        self.reads.store(0, Ordering::Relaxed);
+        self.lost.store(0, Ordering::Relaxed);
+    }
 }
 
 /// One consumer's cursor on a buffer: it remembers the last version it read,
 /// counts its own reads (no shared cache line is written), and counts the
 /// versions published after its creation that it never saw (`lost`).
 ///
+/// `lost` counts versions published after the reader was created (or after
+/// the buffer's last reset, whichever is later) that this reader never
+/// read: reading version 7 after version 4 adds 2.
+///
+/// After a [reset](crate::GenericBuffer::reset) the reader finds nothing new
+/// until the first publish after it, then sees that publish as new even if
+/// its version is one it read before the reset; it never returns the same
+/// snapshot twice. The reset zeroes its `reads` and `lost`.
+///
 /// ```
-/// use rtstate::{Buffer, SlotRing, Source};
+/// use rtstate::{SlotRing, Source};
 /// let ring = SlotRing::<[f64; 3]>::new(8)?;
 /// let mut reader = ring.reader();
 /// assert!(!reader.updated());
@@ -58,108 +99,115 @@ pub trait Buffer: Clone + Send + Sync + 'static {
 /// ```
 pub struct Reader<B: Buffer> {
     buffer: B,
-    last: Version,
-    baseline: Version,
-    epoch: u64,
+    /// Sequence number of the last snapshot read (0: none).
+    last: Seq,
+    /// Sequence numbers up to this one are not lost to this reader: the
+    /// latest at its creation, then each one it read.
+    seen: Seq,
+    /// Version of the last snapshot read.
+    last_version: Version,
     counters: Arc<ReaderCounters>,
 }
 
 impl<B: Buffer> Reader<B> {
-    #[doc(hidden)]
-    pub fn new_registered(buffer: B, counters: Arc<ReaderCounters>) -> Self {
-        let epoch = buffer.epoch();
-        let baseline = buffer.version();
+    pub(crate) fn new(buffer: B, counters: Arc<ReaderCounters>, start: Seq) -> Self {
         Reader {
             buffer,
             last: 0,
-            baseline,
-            epoch,
+            seen: start,
+            last_version: 0,
             counters,
         }
     }
 
     /// Whether a version newer than the last one read exists (after a reset
-    /// of the buffer: any version).
+    /// of the buffer: any version published since).
     #[inline]
     pub fn updated(&self) -> bool {
-        let v = self.buffer.version();
-        if self.buffer.epoch() != self.epoch {
-            return v != 0;
-        }
-        v > self.last
-    }
-
-    /// Restarts the cursor if the buffer was reset since the last read.
-    #[inline]
-    fn follow_reset(&mut self) {
-        let epoch = self.buffer.epoch();
-        if epoch != self.epoch {
-            self.epoch = epoch;
-            self.last = 0;
-            self.baseline = 0;
-        }
+        let header = self.buffer.generic().storage().header();
+        let seq = header.latest();
+        seq > self.last && seq > header.base_after_latest()
     }
 
     /// The latest snapshot (even if already read); advances the cursor.
     #[inline]
     pub fn read(&mut self) -> Option<B::Item> {
-        self.follow_reset();
-        let item = self.buffer.peek()?;
-        self.advance(item.borrow().version);
+        let (seq, item) = self.buffer.load_seq()?;
+        self.advance(seq, item.borrow().version);
         Some(item)
     }
 
     /// The latest snapshot if it is newer than the last one read.
     #[inline]
     pub fn read_if_updated(&mut self) -> Option<B::Item> {
-        self.follow_reset();
-        if self.buffer.version() <= self.last {
+        let generic = self.buffer.generic();
+        if generic.storage().header().latest() <= self.last {
             return None;
         }
-        let item = self.buffer.peek()?;
-        let version = item.borrow().version;
-        if version <= self.last {
+        let (seq, item) = self.buffer.load_seq()?;
+        if seq <= self.last {
             return None;
         }
-        self.advance(version);
+        self.advance(seq, item.borrow().version);
         Some(item)
     }
 
-    /// Blocks until a version newer than the last one read exists, then
-    /// reads it.
+    /// Blocks (without spinning) until a version newer than the last one
+    /// read exists, then reads it. A reset wakes the wait, which goes on
+    /// until the first publish after it. `Error::Closed` if the buffer is
+    /// closed with nothing new; `Error::Timeout` after `timeout` (a timeout
+    /// too large to represent waits for ever).
     pub fn wait(&mut self, timeout: Duration) -> Result<B::Item, Error> {
-        self.follow_reset();
-        self.buffer.wait_for_update(self.last, timeout)?;
-        self.read_if_updated().ok_or(Error::Closed)
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(item) = self.read_if_updated() {
+                return Ok(item);
+            }
+            let remaining = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if remaining.is_zero() {
+                return Err(Error::Timeout(timeout));
+            }
+            if !self.buffer.generic().wait_for_seq(self.last, remaining)? {
+                // Timed out: one last look, so that a publish racing with
+                // the deadline is not reported as a timeout.
+                return self.read_if_updated().ok_or(Error::Timeout(timeout));
+            }
+        }
     }
 
     #[inline]
-    fn advance(&mut self, version: Version) {
+    fn advance(&mut self, seq: Seq, version: Version) {
         ReaderCounters::bump(&self.counters.reads, 1);
-        let seen = self.last.max(self.baseline);
-        if version > seen + 1 {
-            ReaderCounters::bump(&self.counters.lost, version - seen - 1);
-        }
-        if version > self.last {
-            self.last = version;
+        if seq > self.last {
+            // Versions of this snapshot's epoch start after `seq - version`.
+            let from = self.seen.max(seq - version);
+            if seq > from + 1 {
+                ReaderCounters::bump(&self.counters.lost, seq - from - 1);
+            }
+            self.last = seq;
+            self.seen = seq;
+            self.last_version = version;
         }
     }
 
-    /// The last version this reader read (0 before its first read).
+    /// The version of the last snapshot this reader read (0 before its
+    /// first read).
     pub fn last_version(&self) -> Version {
-        self.last
+        self.last_version
     }
 
-    /// Versions published after this reader was created that it never read.
+    /// Versions published after this reader was created (or after the last
+    /// reset) that it never read.
     pub fn lost(&self) -> u64 {
-        // ORDERING: written only by this handle.
-        self.counters.lost.load(crate::sync::Ordering::Relaxed)
+        self.counters.get().1
     }
 
-    /// Reads made through this handle.
+    /// Reads made through this handle (since the last reset).
     pub fn reads(&self) -> u64 {
-        // ORDERING: written only by this handle.
-        self.counters.reads.load(crate::sync::Ordering::Relaxed)
+        self.counters.get().0
     }
 
     /// The buffer this reader reads.
@@ -170,14 +218,14 @@ impl<B: Buffer> Reader<B> {
 
 impl<B: Buffer> Drop for Reader<B> {
     fn drop(&mut self) {
-        self.buffer.retire_reader(&self.counters);
+        self.buffer.generic().retire_reader(&self.counters);
     }
 }
 
 impl<B: Buffer> std::fmt::Debug for Reader<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("last", &self.last)
+            .field("last_version", &self.last_version)
             .field("lost", &self.lost())
             .finish()
     }

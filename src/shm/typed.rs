@@ -66,7 +66,7 @@ fn snapshot<T: PodLayout>(s: RawSnapshot) -> Snapshot<T> {
     }
 }
 
-impl<T: PodLayout> SlotRing<T> {
+impl<T: PodLayout + Send + Sync> SlotRing<T> {
     /// Creates shared buffer `name` for `T` with a history of `capacity`
     /// (or takes over an existing one whose writer has exited: versions
     /// continue), and makes this process its writer. Errors: a bad name,

@@ -1,64 +1,18 @@
-//! Counters and statistics.
+//! What a buffer reports about itself: [`Statistics`], the subscription
+//! totals, and the rates.
 //!
-//! - Reads through a buffer's own `latest()` land in a [`StripedCounter`]:
-//!   each thread increments its own cache-line-padded stripe, so readers do
-//!   not all write one shared line. [`Reader`](crate::Reader) handles count
-//!   in their own counters (no read-modify-write at all).
+//! - Reads through a buffer's own `latest()` land in striped counters of
+//!   the storage's header: each thread increments its own cache-line-padded
+//!   stripe, so readers do not all write one shared line.
+//!   [`Reader`](crate::Reader) handles count in their own counters (no
+//!   read-modify-write at all).
 //! - Rates (`updates_per_sec`, `reads_per_sec`) are computed against the
 //!   previous sample, an immutable value swapped atomically (`ArcSwap`), not
 //!   guarded by a mutex.
 
-use crate::sync::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
-use crossbeam_utils::CachePadded;
-use std::sync::atomic::AtomicUsize as StdAtomicUsize; // shim-exempt: a per-thread stripe number, not shared data
 use std::sync::Arc;
 use std::time::Duration;
-
-const STRIPES: usize = 16;
-
-/// A counter incremented by many threads, each on its own stripe; summed when
-/// read.
-pub(crate) struct StripedCounter {
-    stripes: Box<[CachePadded<AtomicU64>]>,
-}
-
-fn stripe_index() -> usize {
-    static NEXT: StdAtomicUsize = StdAtomicUsize::new(0);
-    std::thread_local! {
-        // ORDERING: a thread-unique number; nothing else hangs on it.
-        static INDEX: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES; // shim-exempt: as above
-    }
-    INDEX.with(|i| *i)
-}
-
-impl StripedCounter {
-    pub(crate) fn new() -> Self {
-        StripedCounter {
-            stripes: (0..STRIPES)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
-                .collect(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        // ORDERING: a statistic; no memory hangs on it.
-        self.stripes[stripe_index()].fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn sum(&self) -> u64 {
-        // ORDERING: a statistic, summed without a snapshot of all stripes.
-        self.stripes.iter().map(|s| s.load(Ordering::Relaxed)).sum()
-    }
-
-    pub(crate) fn reset(&self) {
-        for s in self.stripes.iter() {
-            // ORDERING: as in `sum`.
-            s.store(0, Ordering::Relaxed);
-        }
-    }
-}
 
 /// One sample of the monotonically growing counters.
 #[derive(Clone, Copy, Debug, Default)]
@@ -197,6 +151,7 @@ pub struct Statistics {
     pub last_update_time: Option<f64>,
     /// Totals over subscriptions, ended ones included.
     pub subscriptions: SubscriptionCounters,
-    /// Threads and tasks blocked in waits right now.
+    /// Threads and tasks blocked right now in waits on the buffer and on
+    /// its subscriptions.
     pub waiting: usize,
 }

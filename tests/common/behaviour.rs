@@ -1,51 +1,13 @@
-//! Public behaviour of [`SlotRing`]: construction errors, versions, history,
-//! staleness on a mock clock, waits, close, statistics, reset and reader
-//! cursors. Waits run under a watchdog so that a bug fails a test instead of
-//! hanging the suite; no test asserts a maximum duration.
-#![cfg(not(loom))]
+// The behaviour of every buffer, included by `tests/buffers.rs` once per
+// storage with `Ring<T>` naming that storage's buffer type.
 
-use rtstate::{Error, FastDroneState, MockClock, Policy, PublishError, SlotRing, Source, State};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
-
-/// A wall-clock origin like a real one (seconds since the epoch).
-const ORIGIN: f64 = 1_700_000_000.0;
-const WATCHDOG: Duration = Duration::from_secs(20);
-
-fn src() -> Source {
-    Source::intern("test")
-}
-
-/// Runs `f` on its own thread and returns its result, failing the test if it
-/// takes longer than the watchdog.
-fn within<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(WATCHDOG)
-        .expect("operation hung (watchdog)")
-}
-
-fn mock_ring(capacity: usize) -> (MockClock, SlotRing<[u64; 2]>) {
+fn mock_ring(capacity: usize) -> (MockClock, Ring<[u64; 2]>) {
     let mock = MockClock::new(ORIGIN);
-    let ring = SlotRing::with_clock(capacity, mock.clock()).unwrap();
+    let ring = Ring::with_clock(capacity, mock.clock()).unwrap();
     (mock, ring)
 }
 
-fn fast(timestamp: f64) -> FastDroneState {
-    FastDroneState::new(
-        timestamp,
-        [1.0, 2.0, 3.0],
-        [0.5, 0.0, -0.5],
-        [0.1, 0.2, 0.3],
-        [0.0; 3],
-    )
-    .unwrap()
-}
-
-fn versions(ring: &SlotRing<[u64; 2]>) -> Vec<u64> {
+fn versions(ring: &Ring<[u64; 2]>) -> Vec<u64> {
     ring.history().iter().map(|s| s.version).collect()
 }
 
@@ -63,25 +25,27 @@ fn zero_capacity_is_refused_by_every_constructor() {
             }
         )
     };
-    assert!(is_capacity(SlotRing::<[u64; 2]>::new(0).unwrap_err()));
+    assert!(is_capacity(Ring::<[u64; 2]>::new(0).unwrap_err()));
     assert!(is_capacity(
-        SlotRing::<FastDroneState>::checked(0).unwrap_err()
+        Ring::<FastDroneState>::checked(0).unwrap_err()
     ));
     assert!(is_capacity(
-        SlotRing::<[u64; 2]>::with_clock(0, MockClock::new(0.0).clock()).unwrap_err()
+        Ring::<[u64; 2]>::with_clock(0, MockClock::new(0.0).clock()).unwrap_err()
     ));
     assert!(is_capacity(
-        SlotRing::<FastDroneState>::checked_with_clock(0, MockClock::new(0.0).clock()).unwrap_err()
+        Ring::<FastDroneState>::checked_with_clock(0, MockClock::new(0.0).clock()).unwrap_err()
     ));
     assert!(is_capacity(
-        SlotRing::<[u64; 2]>::with_slots(0, 4).unwrap_err()
+        Ring::<[u64; 2]>::with_slots(0, 4).unwrap_err()
     ));
+    let err = Ring::<[u64; 2]>::new(0).unwrap_err();
+    assert!(err.to_string().contains("capacity"), "{err}");
 }
 
 #[test]
 fn fewer_than_two_slots_are_refused() {
     for k in [0, 1] {
-        let err = SlotRing::<[u64; 2]>::with_slots(1, k).unwrap_err();
+        let err = Ring::<[u64; 2]>::with_slots(1, k).unwrap_err();
         assert!(
             matches!(err, Error::InvalidArgument { name: "slots", .. }),
             "{err:?}"
@@ -92,19 +56,19 @@ fn fewer_than_two_slots_are_refused() {
 
 #[test]
 fn slot_count_is_a_power_of_two_above_the_capacity() {
-    assert_eq!(SlotRing::<[u64; 2]>::with_slots(1, 2).unwrap().slots(), 2);
-    assert_eq!(SlotRing::<[u64; 2]>::with_slots(1, 3).unwrap().slots(), 4);
-    assert_eq!(SlotRing::<[u64; 2]>::with_slots(1, 16).unwrap().slots(), 16);
-    assert_eq!(SlotRing::<[u64; 2]>::with_slots(4, 2).unwrap().slots(), 8);
-    let ring = SlotRing::<[u64; 2]>::new(5).unwrap();
+    assert_eq!(Ring::<[u64; 2]>::with_slots(1, 2).unwrap().slots(), 2);
+    assert_eq!(Ring::<[u64; 2]>::with_slots(1, 3).unwrap().slots(), 4);
+    assert_eq!(Ring::<[u64; 2]>::with_slots(1, 16).unwrap().slots(), 16);
+    assert_eq!(Ring::<[u64; 2]>::with_slots(4, 2).unwrap().slots(), 8);
+    let ring = Ring::<[u64; 2]>::new(5).unwrap();
     assert_eq!((ring.capacity(), ring.slots()), (5, rtstate::DEFAULT_SLOTS));
-    let ring = SlotRing::<[u64; 2]>::new(10).unwrap();
+    let ring = Ring::<[u64; 2]>::new(10).unwrap();
     assert_eq!((ring.capacity(), ring.slots()), (10, 16));
 }
 
 #[test]
 fn absurd_capacity_is_an_error_not_a_panic() {
-    let err = SlotRing::<[u64; 2]>::new(usize::MAX).unwrap_err();
+    let err = Ring::<[u64; 2]>::new(usize::MAX).unwrap_err();
     assert!(
         matches!(
             err,
@@ -153,12 +117,16 @@ fn history_is_bounded_and_oldest_first() {
 
 #[test]
 fn history_of_capacity_one_holds_the_latest() {
-    let ring = SlotRing::<[u64; 2]>::new(1).unwrap();
+    let ring = Ring::<[u64; 2]>::new(1).unwrap();
     for i in 1..=5u64 {
         ring.publish([i, 0], src()).unwrap();
         assert_eq!(
             ring.history().iter().map(|s| s.version).collect::<Vec<_>>(),
             [i]
+        );
+        assert_eq!(
+            ring.history().iter().map(|s| s.state).collect::<Vec<_>>(),
+            [[i, 0]]
         );
     }
 }
@@ -181,7 +149,7 @@ fn snapshots_carry_mock_clock_times() {
 #[test]
 fn checked_ring_takes_the_states_own_timestamp() {
     let mock = MockClock::new(ORIGIN);
-    let ring = SlotRing::<FastDroneState>::checked_with_clock(4, mock.clock()).unwrap();
+    let ring = Ring::<FastDroneState>::checked_with_clock(4, mock.clock()).unwrap();
     let state = fast(ORIGIN - 2.0);
     ring.publish(state, src()).unwrap();
     let s = ring.latest().unwrap();
@@ -195,7 +163,7 @@ fn checked_ring_takes_the_states_own_timestamp() {
 
 #[test]
 fn checked_ring_refuses_non_finite_values_naming_the_field() {
-    let ring = SlotRing::<FastDroneState>::checked(4).unwrap();
+    let ring = Ring::<FastDroneState>::checked(4).unwrap();
     let good = fast(1.0);
     ring.publish(good, src()).unwrap();
     let fields = [
@@ -228,7 +196,7 @@ fn checked_ring_refuses_non_finite_values_naming_the_field() {
 
 #[test]
 fn unchecked_ring_does_not_inspect() {
-    let ring = SlotRing::<FastDroneState>::new(2).unwrap();
+    let ring = Ring::<FastDroneState>::new(2).unwrap();
     let mut s = fast(1.0);
     s.velocity[0] = f64::NAN;
     assert_eq!(ring.publish(s, src()).unwrap(), 1);
@@ -237,7 +205,7 @@ fn unchecked_ring_does_not_inspect() {
 
 #[test]
 fn clones_share_the_ring() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let other = ring.clone();
     other.publish([7, 7], src()).unwrap();
     assert_eq!(ring.latest().unwrap().state, [7, 7]);
@@ -300,6 +268,7 @@ fn state_at_picks_the_nearest_held_snapshot() {
     assert_eq!(ring.state_at(ORIGIN + 0.012, max).unwrap().version, 2);
     assert_eq!(ring.state_at(ORIGIN + 0.019, max).unwrap().version, 3);
     assert_eq!(ring.state_at(ORIGIN + 0.031, max).unwrap().version, 4);
+    assert_eq!(ring.state_at(ORIGIN + 0.031, max).unwrap().state, [4, 0]);
     assert!(
         ring.state_at(ORIGIN + 0.000, max).is_none(),
         "version 1 left the history"
@@ -315,7 +284,7 @@ fn state_at_picks_the_nearest_held_snapshot() {
         4
     );
     let stats = ring.statistics();
-    assert_eq!((stats.reads, stats.stale_reads), (4, 2));
+    assert_eq!((stats.reads, stats.stale_reads), (5, 2));
 }
 
 // ---------------------------------------------------------------------------
@@ -323,7 +292,7 @@ fn state_at_picks_the_nearest_held_snapshot() {
 
 #[test]
 fn publish_after_close_gives_the_state_back() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     ring.publish([1, 1], src()).unwrap();
     ring.close();
     assert!(ring.is_closed());
@@ -335,6 +304,7 @@ fn publish_after_close_gives_the_state_back() {
             state: [2, 3]
         }
     );
+    assert_eq!(err.to_string(), "closed");
     assert_eq!(err.into_state(), [2, 3]);
     assert_eq!(ring.version(), 1);
     assert_eq!(ring.latest().unwrap().state, [1, 1], "reads still work");
@@ -346,7 +316,7 @@ fn publish_after_close_gives_the_state_back() {
 
 #[test]
 fn wait_for_update_returns_the_version_another_thread_publishes() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     ring.publish([1, 1], src()).unwrap();
     let waiter = {
         let ring = ring.clone();
@@ -360,7 +330,7 @@ fn wait_for_update_returns_the_version_another_thread_publishes() {
 
 #[test]
 fn wait_for_update_returns_at_once_when_already_newer() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     ring.publish([1, 1], src()).unwrap();
     ring.publish([2, 2], src()).unwrap();
     let r = ring.clone();
@@ -374,7 +344,7 @@ fn wait_for_update_returns_at_once_when_already_newer() {
 
 #[test]
 fn wait_for_update_times_out_after_at_least_the_timeout() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let timeout = Duration::from_millis(60);
     let (got, elapsed) = within(move || {
         let t = Instant::now();
@@ -386,7 +356,7 @@ fn wait_for_update_times_out_after_at_least_the_timeout() {
 
 #[test]
 fn zero_timeout_is_a_poll() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let r = ring.clone();
     assert_eq!(
         within(move || r.wait_for_update(0, Duration::ZERO)),
@@ -396,7 +366,7 @@ fn zero_timeout_is_a_poll() {
 
 #[test]
 fn close_wakes_a_waiter_with_closed() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let waiter = {
         let ring = ring.clone();
         thread::spawn(move || ring.wait_for_update(0, Duration::from_secs(30)))
@@ -414,7 +384,7 @@ fn close_wakes_a_waiter_with_closed() {
 
 #[test]
 fn reader_wait_reads_the_next_version() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let mut reader = ring.reader();
     let waiter = thread::spawn(move || {
         let s = reader
@@ -436,7 +406,7 @@ fn reader_wait_reads_the_next_version() {
 
 #[test]
 fn many_waiters_all_wake() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let ring = ring.clone();
@@ -504,7 +474,7 @@ fn statistics_count_reads_through_the_ring_and_its_readers() {
 
 #[test]
 fn statistics_count_lost_over_live_and_dropped_readers() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let mut a = ring.reader();
     let mut b = ring.reader();
     for i in 1..=5u64 {
@@ -615,7 +585,7 @@ fn reset_restarts_versions_and_clears_history_and_statistics() {
 
 #[test]
 fn reset_ends_subscriptions_but_not_the_ring() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let sub = ring.subscribe(4, Policy::DropOldest).unwrap();
     assert_eq!(ring.statistics().subscribers, 1);
     ring.publish([1, 1], src()).unwrap();
@@ -646,7 +616,7 @@ fn reset_ends_subscriptions_but_not_the_ring() {
 
 #[test]
 fn close_ends_subscriptions() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let sub = ring.subscribe(4, Policy::DropOldest).unwrap();
     ring.publish([1, 1], src()).unwrap();
     ring.close();
@@ -663,7 +633,7 @@ fn close_ends_subscriptions() {
 
 #[test]
 fn reader_sees_each_version_once() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let mut reader = ring.reader();
     assert!(!reader.updated());
     assert!(reader.read_if_updated().is_none());
@@ -693,7 +663,7 @@ fn reader_sees_each_version_once() {
 
 #[test]
 fn reader_counts_lost_only_after_its_creation() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     for i in 1..=5u64 {
         ring.publish([i, 0], src()).unwrap();
     }
@@ -713,7 +683,7 @@ fn reader_counts_lost_only_after_its_creation() {
 
 #[test]
 fn reader_starts_afresh_after_a_reset() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let mut reader = ring.reader();
     for i in 1..=5u64 {
         ring.publish([i, 0], src()).unwrap();
@@ -737,7 +707,7 @@ fn reader_starts_afresh_after_a_reset() {
 /// version N as an update: it is a different state.
 #[test]
 fn reader_sees_an_update_when_the_new_epoch_reaches_its_old_version() {
-    let ring = SlotRing::<[u64; 2]>::new(4).unwrap();
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
     let mut reader = ring.reader();
     for i in 1..=3u64 {
         ring.publish([i, 0], src()).unwrap();
@@ -759,7 +729,7 @@ fn reader_sees_an_update_when_the_new_epoch_reaches_its_old_version() {
 /// to it, counted from the reset (not from its last read before it).
 #[test]
 fn reader_counts_lost_from_the_reset() {
-    let ring = SlotRing::<[u64; 2]>::new(8).unwrap();
+    let ring = Ring::<[u64; 2]>::new(8).unwrap();
     let mut reader = ring.reader();
     for i in 1..=3u64 {
         ring.publish([i, 0], src()).unwrap();
@@ -775,4 +745,194 @@ fn reader_counts_lost_from_the_reset() {
         4,
         "versions 1..=4 of the new epoch were never read"
     );
+}
+
+#[test]
+fn wait_for_update_after_the_latest_times_out() {
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
+    ring.publish([1, 1], src()).unwrap();
+    let timeout = Duration::from_millis(60);
+    let (got, elapsed) = within(move || {
+        let t = Instant::now();
+        (ring.wait_for_update(1, timeout), t.elapsed())
+    });
+    assert_eq!(got, Err(Error::Timeout(timeout)));
+    assert!(elapsed >= timeout, "{elapsed:?}");
+}
+
+#[test]
+fn reader_wait_after_a_read_reads_the_next_version() {
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
+    ring.publish([1, 1], src()).unwrap();
+    let mut reader = ring.reader();
+    reader.read();
+    let waiter = thread::spawn(move || reader.wait(Duration::from_secs(30)).map(|x| x.state));
+    thread::sleep(Duration::from_millis(50));
+    ring.publish([2, 2], src()).unwrap();
+    assert_eq!(within(move || waiter.join().unwrap()), Ok([2, 2]));
+}
+
+#[test]
+fn a_waiter_is_visible_in_statistics() {
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
+    let waiter = {
+        let ring = ring.clone();
+        thread::spawn(move || ring.wait_for_update(0, Duration::from_secs(30)))
+    };
+    let deadline = Instant::now() + WATCHDOG;
+    while ring.statistics().waiting == 0 {
+        assert!(Instant::now() < deadline, "the waiter never showed up");
+        thread::sleep(Duration::from_millis(5));
+    }
+    ring.publish([1, 1], src()).unwrap();
+    assert_eq!(within(move || waiter.join().unwrap()), Ok(1));
+    assert_eq!(ring.statistics().waiting, 0);
+}
+
+#[test]
+fn statistics_count_reads_stale_reads_and_lost() {
+    let (mock, ring) = mock_ring(4);
+    let mut reader = ring.reader();
+    for i in 1..=6u64 {
+        ring.publish([i, 0], src()).unwrap();
+    }
+    ring.latest();
+    ring.peek();
+    reader.read(); // lost 1..=5
+    mock.advance(Duration::from_millis(500));
+    ring.latest_fresh(Duration::from_millis(100)); // stale
+    let stats = ring.statistics();
+    assert_eq!(stats.updates, 6);
+    assert_eq!(stats.current_version, 6);
+    assert_eq!(stats.reads, 2);
+    assert_eq!(stats.stale_reads, 1);
+    assert_eq!(stats.lost, 5);
+    assert_eq!(stats.readers, 1);
+    assert_eq!(stats.history_len, 4);
+    assert_eq!(stats.capacity, 4);
+    assert_eq!(stats.last_update_time, Some(ORIGIN));
+    assert!((stats.latest_age.unwrap().as_secs_f64() - 0.5).abs() < 1e-6);
+    // Over the mock half second since creation: 6 updates, 2 reads.
+    assert!(
+        (stats.updates_per_sec - 12.0).abs() < 1e-9,
+        "{}",
+        stats.updates_per_sec
+    );
+    assert!(
+        (stats.reads_per_sec - 4.0).abs() < 1e-9,
+        "{}",
+        stats.reads_per_sec
+    );
+    drop(reader);
+    let stats = ring.statistics();
+    assert_eq!((stats.lost, stats.reads, stats.readers), (5, 2, 0));
+}
+
+#[test]
+fn reset_ends_a_subscription_and_restarts_a_reader() {
+    let (mock, ring) = mock_ring(4);
+    let sub = ring.subscribe(4, Policy::DropOldest).unwrap();
+    let mut reader = ring.reader();
+    for i in 1..=6u64 {
+        ring.publish([i, 0], src()).unwrap();
+    }
+    ring.latest();
+    reader.read();
+    mock.advance(Duration::from_secs(1));
+    ring.latest_fresh(Duration::ZERO);
+    ring.reset();
+    assert_eq!(ring.version(), 0);
+    assert!(ring.latest().is_none());
+    assert!(ring.history().is_empty());
+    let stats = ring.statistics();
+    assert_eq!(
+        (
+            stats.updates,
+            stats.reads,
+            stats.stale_reads,
+            stats.lost,
+            stats.history_len
+        ),
+        (0, 0, 0, 0, 0)
+    );
+    assert_eq!(
+        (stats.subscribers, stats.latest_age, stats.last_update_time),
+        (0, None, None)
+    );
+    assert_eq!((reader.reads(), reader.lost()), (0, 0));
+    assert_eq!(ring.publish([100, 0], src()).unwrap(), 1);
+    assert_eq!(versions(&ring), [1]);
+    // The old subscription ended: what was queued drains, then Closed.
+    while let Ok(ev) = sub.try_recv() {
+        assert!(ev.state != [100, 0], "no event after the reset");
+    }
+    assert_eq!(sub.try_recv().unwrap_err(), Error::Closed);
+    // The reader starts afresh.
+    let snap = reader.read_if_updated().unwrap();
+    assert_eq!((snap.version, snap.state), (1, [100, 0]));
+    assert_eq!(reader.lost(), 0);
+}
+
+#[test]
+fn reader_sees_each_version_once_and_counts_lost() {
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
+    let mut reader = ring.reader();
+    assert!(!reader.updated());
+    assert!(reader.read_if_updated().is_none());
+    ring.publish([1, 0], src()).unwrap();
+    assert!(reader.updated());
+    assert_eq!(reader.read_if_updated().unwrap().version, 1);
+    assert!(!reader.updated());
+    assert!(reader.read_if_updated().is_none());
+    for i in 2..=5u64 {
+        ring.publish([i, 0], src()).unwrap();
+    }
+    assert_eq!(reader.read().unwrap().state, [5, 0]);
+    assert_eq!(
+        (reader.lost(), reader.reads(), reader.last_version()),
+        (3, 2, 5)
+    );
+    let late = ring.reader();
+    assert!(late.updated(), "a new reader has not read the latest");
+    assert_eq!(late.lost(), 0);
+}
+
+#[test]
+fn readers_work_across_threads() {
+    let ring = Ring::<u64>::new(8).unwrap();
+    let reader = ring.reader();
+    let handle = thread::spawn(move || {
+        let mut reader = reader;
+        let mut last = 0;
+        let mut seen = 0u64;
+        while last < 1000 {
+            if let Some(snap) = reader.read_if_updated() {
+                assert!(snap.version > last, "versions never go backwards");
+                assert_eq!(snap.state, snap.version);
+                last = snap.version;
+                seen += 1;
+            } else {
+                thread::yield_now();
+            }
+        }
+        (seen, reader.lost())
+    });
+    for i in 1..=1000u64 {
+        ring.publish(i, src()).unwrap();
+    }
+    let (seen, lost) = within(move || handle.join().unwrap());
+    assert_eq!(seen + lost, 1000, "every version is either seen or lost");
+}
+
+#[test]
+fn with_latest_borrows_the_latest_snapshot_and_counts_a_read() {
+    let ring = Ring::<[u64; 2]>::new(2).unwrap();
+    assert_eq!(ring.with_latest(|s| s.version), None);
+    ring.publish([1, 0], src()).unwrap();
+    ring.publish([2, 0], src()).unwrap();
+    assert_eq!(
+        ring.with_latest(|s| (s.version, s.state)),
+        Some((2, [2, 0]))
+    );
+    assert_eq!(ring.statistics().reads, 1);
 }
