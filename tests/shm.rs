@@ -5,6 +5,7 @@
 //! system temp dir and removes it.
 
 use rtstate::layout::PodLayout;
+use rtstate::shm::region::LAYOUT_OFFSET;
 use rtstate::shm::{self, CreateOptions, RawBuffer, Region, ShmError};
 use rtstate::{Error, FastDroneState};
 use std::io::Write;
@@ -154,6 +155,28 @@ fn child_role() {
         "wait_once" => {
             let buffer = RawBuffer::open_in(&dir, "stream").unwrap();
             let mut reader = buffer.reader();
+            let s = reader.wait(Duration::from_secs(60)).unwrap();
+            std::fs::write(dir.join("woken"), s.version.to_string()).unwrap();
+        }
+        // The typed buffer (GenericBuffer on the mapped storage): publishes
+        // patterns into "typed" flat out until killed.
+        "typed_flat_out" => {
+            let ring = rtstate::shm::SharedRing::<Pattern>::create_in(
+                &dir,
+                "typed",
+                8,
+                CreateOptions::default(),
+            )
+            .unwrap();
+            let source = rtstate::Source::intern("typed-child");
+            for seq in ring.version() + 1.. {
+                assert_eq!(ring.publish(Pattern::of(seq), source).unwrap(), seq);
+            }
+        }
+        // Waits through a typed reader for a publish on "typed".
+        "typed_wait" => {
+            let ring = rtstate::shm::SharedRing::<Pattern>::open_in(&dir, "typed").unwrap();
+            let mut reader = ring.reader();
             let s = reader.wait(Duration::from_secs(60)).unwrap();
             std::fs::write(dir.join("woken"), s.version.to_string()).unwrap();
         }
@@ -342,8 +365,9 @@ fn foreign_truncated_and_corrupted_files_are_errors_not_crashes() {
         (48, "slot size"),
         (56, "hash"),
         (64, "layout length"),
-        (3072, "layout"),
-        (3080, "layout"),
+        (LAYOUT_OFFSET, "layout"),
+        (LAYOUT_OFFSET + 8, "layout"),
+        (88, "storage header size"),
     ] {
         for value in [0u64, 1, 0xffff_ffff, u64::MAX] {
             if offset == 40 && value == 1 {
@@ -365,7 +389,7 @@ fn foreign_truncated_and_corrupted_files_are_errors_not_crashes() {
     assert!(Region::open_in(dir.path(), "adir").is_err());
     // Every single-byte flip of the fixed header is refused or accepted
     // consistently; none crashes.
-    for i in 0..(3072 + 256).min(bytes.len()) {
+    for i in 0..(LAYOUT_OFFSET + 256).min(bytes.len()) {
         let mut b = bytes.clone();
         b[i] ^= 0xa5;
         write_file(dir.path(), "flip", &b);
@@ -786,4 +810,93 @@ fn racing_creators_and_openers_never_see_a_half_built_file() {
     std::fs::write(&stale, b"half").unwrap();
     shm::clean(Some(dir.path()), false).unwrap();
     assert!(!stale.exists());
+}
+
+#[test]
+fn the_generic_buffer_on_the_mapped_storage_works_across_processes() {
+    use rtstate::shm::SharedRing;
+    use rtstate::{Policy, Source};
+    let dir = TempDir::new("typed-proc");
+    // A reader process waiting through the futex is woken by a publish here.
+    let ring =
+        SharedRing::<Pattern>::create_in(dir.path(), "typed", 8, CreateOptions::default()).unwrap();
+    let sub = ring.subscribe(4, Policy::DropOldest).unwrap();
+    let mut child = spawn_child("typed_wait", dir.path(), &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ring.region().waiting() == 0 {
+        assert!(Instant::now() < deadline, "the child never waited");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child exited early"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    ring.publish(Pattern::of(1), Source::intern("parent"))
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("woken")).unwrap(),
+        "1"
+    );
+    // In-process subscriptions of the writing process still work.
+    assert_eq!(sub.try_recv().unwrap().version, 1);
+    // A reset: versions restart, sequence numbers (stamps) go on.
+    ring.reset();
+    assert_eq!(ring.version(), 0);
+    ring.publish(Pattern::of(1), Source::UNKNOWN).unwrap();
+    drop(sub);
+    drop(ring);
+
+    // A writer process flat out: every typed read here is whole and in
+    // order; killed mid-stream, the last whole state stays; a new writer
+    // continues.
+    let reader_ring = SharedRing::<Pattern>::open_in(dir.path(), "typed").unwrap();
+    let mut child = spawn_child("typed_flat_out", dir.path(), &[]);
+    let mut reader = reader_ring.reader();
+    let (mut last, deadline) = (0, Instant::now() + Duration::from_secs(120));
+    while last < last_target(&reader_ring) {
+        if let Some(s) = reader.read() {
+            assert_eq!(s.state.check(), s.version, "torn or mismatched");
+            assert!(s.version >= last);
+            last = s.version;
+        }
+        assert!(Instant::now() < deadline, "the writer is too slow");
+        assert!(child.try_wait().unwrap().is_none(), "the writer died");
+    }
+    assert!(reader.lost() > 0 || last > 0);
+    // This process cannot write while the child does.
+    let refused = reader_ring
+        .publish(Pattern::of(0), Source::UNKNOWN)
+        .unwrap_err();
+    assert_eq!(
+        refused.error,
+        Error::Shared(ShmError::WriterBusy {
+            name: "typed".into(),
+            pid: child.id()
+        })
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let s = reader_ring.peek().unwrap();
+    assert_eq!(s.state.check(), s.version);
+    assert_eq!(s.source.as_str(), "typed-child");
+    let v = reader_ring
+        .publish(Pattern::of(s.version + 1), Source::UNKNOWN)
+        .unwrap();
+    assert_eq!(v, s.version + 1, "the sequence continues");
+    // A close reaches every handle.
+    let other = SharedRing::<Pattern>::open_in(dir.path(), "typed").unwrap();
+    reader_ring.close();
+    assert!(other.is_closed());
+    assert!(matches!(
+        other.wait_for_update(v, Duration::from_secs(5)),
+        Err(Error::Closed)
+    ));
+}
+
+/// Reads until the flat-out writer has published this many versions.
+fn last_target<T: rtstate::layout::PodLayout + Send + Sync>(
+    _ring: &rtstate::shm::SharedRing<T>,
+) -> u64 {
+    20_000
 }

@@ -12,8 +12,10 @@
 //!   be non-zero and a multiple of 64 before the call. `mmap` returns
 //!   page-aligned memory, so the first byte is aligned for `AtomicU64`.
 //! - The only views handed out are a `&[AtomicU64]` of exactly `len / 8`
-//!   words and one `&AtomicU32` at a fixed offset inside the first
-//!   [`FUTEX_OFFSET`]` + 4 ≤ len` bytes (checked in `new`). Every other
+//!   words, one `&AtomicU32` at a fixed offset inside the first
+//!   [`FUTEX_OFFSET`]` + 4 ≤ len` bytes (checked in `new`), and the
+//!   buffer's `storage::Header` (a `#[repr(C)]` struct of `AtomicU64`s)
+//!   at an offset checked in bounds and aligned before the cast. Every other
 //!   access is safe, bounds-checked slice indexing; header values (sizes,
 //!   counts, offsets) are validated against `len` by the safe code in
 //!   `shm/header.rs` before they are used as indices, and an index that is
@@ -119,6 +121,27 @@ impl Mapping {
         // FUTEX_OFFSET is a multiple of 4 from a page-aligned base; the
         // word's bytes are accessed only through this view.
         unsafe { &*self.ptr.as_ptr().add(FUTEX_OFFSET).cast::<AtomicU32>() }
+    }
+
+    /// The buffer's [`Header`](crate::storage::Header) (sequence words and
+    /// counters) at byte `offset` of the mapping.
+    ///
+    /// Panics if it would not fit or is misaligned (callers pass the fixed
+    /// offset validated against the file size).
+    pub(crate) fn storage_header(&self, offset: usize) -> &crate::storage::Header {
+        use crate::storage::Header;
+        let end = offset.checked_add(std::mem::size_of::<Header>());
+        assert!(
+            end.is_some_and(|e| e <= self.len) && offset % std::mem::align_of::<Header>() == 0,
+            "storage header out of the mapping"
+        );
+        // SAFETY: in bounds and aligned (checked above, from a page-aligned
+        // base); `Header` is `#[repr(C)]` and holds only `AtomicU64`s (in
+        // `CachePadded` wrappers), for which every bit pattern is valid, and
+        // which are only ever accessed atomically; the bytes it covers are
+        // never accessed through the `u64` view (`region.rs` keeps its own
+        // words elsewhere). The reference borrows `self`.
+        unsafe { &*self.ptr.as_ptr().add(offset).cast::<Header>() }
     }
 
     /// Blocks while the futex word holds `expected`, for at most

@@ -24,6 +24,8 @@ pub mod region;
 #[cfg(not(loom))]
 mod slots;
 #[cfg(not(loom))]
+pub mod storage;
+#[cfg(not(loom))]
 pub mod typed;
 mod wake;
 
@@ -35,6 +37,8 @@ pub use region::{
 };
 #[cfg(not(loom))]
 pub use slots::SlotMeta;
+#[cfg(not(loom))]
+pub use storage::{Mapped, MappedSlots};
 #[cfg(not(loom))]
 pub use typed::{SharedReader, SharedRing};
 

@@ -30,7 +30,7 @@ use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row, SOURCES}
 use super::slots::{self, SlotMeta};
 use crate::clock::Clock;
 use crate::layout::Layout;
-use crate::sync::{lock, Mutex, Ordering};
+use crate::sync::{lock, Mutex};
 use crate::{Error, Source};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -265,10 +265,10 @@ impl RawBuffer {
                 index
             }
         };
-        // ORDERING: only the lock holder stores these words, and this
-        // process holds it (serialised by `writer`).
-        let seq = region.latest().load(Ordering::Relaxed) + 1;
-        let base = region.base().load(Ordering::Relaxed);
+        // Only the lock holder stores these words, and this process holds
+        // it (its threads serialised by `writer`).
+        let words = region.header().words_for_writer();
+        let (seq, base) = (words.latest + 1, words.base);
         let now_ns = inner.clock.now_ns();
         let published_at = inner.clock.wall_at(now_ns);
         let meta = SlotMeta {
@@ -285,9 +285,9 @@ impl RawBuffer {
             &meta,
             bytes,
         );
-        // ORDERING: Release; pairs with the readers' Acquire load of
-        // `latest`: a reader that sees `seq` finds its slot complete.
-        region.latest().store(seq, Ordering::Release);
+        // Release (in `set_latest`); pairs with the readers' Acquire load
+        // of `latest`: a reader that sees `seq` finds its slot complete.
+        region.header().set_latest(seq);
         drop(w);
         region.notify();
         Ok(meta.version)
@@ -365,14 +365,11 @@ impl RawBuffer {
     /// `read_seq_into` keeps consistent.
     #[inline]
     fn words(&self) -> (u64, u64) {
-        let region = &self.inner.region;
-        // ORDERING: Acquire; pairs with the writer's Release store: the
-        // slot of `latest` is complete, and a `base` stored before it (a
-        // reset precedes later publishes) is visible to the next load.
-        let latest = region.latest().load(Ordering::Acquire);
-        // ORDERING: Relaxed after the Acquire load above (see there).
-        let base = region.base().load(Ordering::Relaxed);
-        (base, latest)
+        let header = self.inner.region.header();
+        // `latest` with Acquire (its slot is complete), then `base`: see
+        // `storage::Header::base_after_latest`.
+        let latest = header.latest();
+        (header.base_after_latest(), latest)
     }
 
     /// The latest snapshot without counting a read.
@@ -468,15 +465,12 @@ impl RawBuffer {
     /// Closes the buffer for every process: publishes fail, waits end.
     /// Reads still return the last state.
     pub fn close(&self) {
-        // ORDERING: Release; pairs with the Acquire in `is_closed`.
-        self.inner.region.closed().store(1, Ordering::Release);
-        self.inner.region.notify();
+        self.inner.region.close();
     }
 
     /// Whether the buffer was closed.
     pub fn is_closed(&self) -> bool {
-        // ORDERING: Acquire; pairs with the Release in `close`.
-        self.inner.region.closed().load(Ordering::Acquire) != 0
+        self.inner.region.is_closed()
     }
 
     /// Forgets every state (versions restart at 1; sequence numbers, and so
@@ -488,13 +482,8 @@ impl RawBuffer {
             region.take_writer()?;
             w.holding = true;
         }
-        // ORDERING: the writer alone stores `latest`.
-        let latest = region.latest().load(Ordering::Relaxed);
-        // ORDERING: Release; pairs with the Acquire load of `base` in
-        // `words`.
-        region.base().store(latest, Ordering::Release);
-        // ORDERING: a count; no memory hangs on it.
-        region.resets().fetch_add(1, Ordering::Relaxed);
+        // `base = latest` (Release), resets + 1, counters zeroed.
+        region.header().reset();
         drop(w);
         region.notify();
         Ok(())
@@ -545,9 +534,7 @@ impl RawBuffer {
 
     #[inline]
     fn resets(&self) -> u64 {
-        // ORDERING: a count compared by readers; Acquire so that a reader
-        // that sees it sees the new base.
-        self.inner.region.resets().load(Ordering::Acquire)
+        self.inner.region.header().resets()
     }
 
     /// The header's statistics, summed over every process.

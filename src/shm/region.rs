@@ -21,12 +21,10 @@
 //! | 64 | layout block length in bytes |
 //! | 72 | creation time, wall-clock ns |
 //! | 80 | state size in bytes |
-//! | 128 | `latest`: the latest sequence number (its own cache line) |
-//! | 136 | `base`: `latest` at the last reset (version = latest - base) |
+//! | 88 | size of the storage header at 3072 (checked: same build family) |
 //! | 192 | writer: `start_time << 22 \| pid` of the writing process, 0 if none |
 //! | 200 | last writer (same encoding; kept after the writer leaves) |
 //! | 208 | closed flag |
-//! | 216 | resets |
 //! | 256 | futex word (`u32`, wake-up sequence) |
 //! | 264 | waiters (threads blocked on the futex word, all processes) |
 //! | 320 | reads by processes that have detached |
@@ -34,7 +32,8 @@
 //! | 336 | stale reads, likewise |
 //! | 512 | 32 process rows of 64 bytes: owner, reads, lost, stale, readers |
 //! | 2560 | 16 source names of 32 bytes: length byte, then UTF-8 |
-//! | 3072 | layout block ([`Layout::encode`]), padded to 64 |
+//! | 3072 | the crate's storage [`Header`]: `latest` (sequence number of the latest publish), `base` (`latest` at the last reset; version = seq − base), resets, read counters (see [`crate::storage`]) |
+//! | 3072 + its size, rounded to 64 | layout block ([`Layout::encode`]), padded to 64 |
 //! | header size | `K` slots: stamp, version, timestamp, published_at, published_ns, source index, state words |
 //!
 //! Everything a reader uses is checked before use: the file size (from
@@ -48,6 +47,7 @@ use super::name::{name_of_file, path_in, shm_dir, FILE_PREFIX};
 use super::wake::{self, WakeWords};
 use super::ShmError;
 use crate::layout::Layout;
+use crate::storage::Header;
 use crate::sync::Ordering;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -78,12 +78,10 @@ const W_LAYOUT_HASH: usize = 7;
 const W_LAYOUT_LEN: usize = 8;
 const W_CREATED_NS: usize = 9;
 const W_STATE_SIZE: usize = 10;
-const W_LATEST: usize = 16;
-const W_BASE: usize = 17;
+const W_STORAGE_HEADER_SIZE: usize = 11;
 const W_WRITER: usize = 24;
 const W_LAST_WRITER: usize = 25;
 const W_CLOSED: usize = 26;
-const W_RESETS: usize = 27;
 const W_WAITERS: usize = 33;
 const W_RETIRED_READS: usize = 40;
 const W_RETIRED_LOST: usize = 41;
@@ -96,7 +94,11 @@ const SOURCES_WORD: usize = 320;
 /// Source names the header can hold.
 pub const SOURCES: usize = 16;
 const SOURCE_WORDS: usize = 4;
-const LAYOUT_OFFSET: usize = 3072;
+/// Where the buffer's [`Header`] (sequence words, read counters) lives.
+const STORAGE_HEADER_OFFSET: usize = 3072;
+/// Where the layout block starts (after the storage header).
+pub const LAYOUT_OFFSET: usize =
+    (STORAGE_HEADER_OFFSET + std::mem::size_of::<Header>()).div_ceil(64) * 64;
 /// Metadata words before the state in a slot.
 pub const SLOT_META_WORDS: usize = 6;
 const MAX_SLOTS: u64 = 1 << 20;
@@ -104,7 +106,8 @@ const MAX_FILE: u64 = 1 << 36;
 
 const _: () = assert!(FUTEX_OFFSET == 32 * 8 && W_WAITERS == 33);
 const _: () = assert!(ROWS_WORD * 8 + ROWS * ROW_WORDS * 8 == SOURCES_WORD * 8);
-const _: () = assert!(SOURCES_WORD * 8 + SOURCES * SOURCE_WORDS * 8 == LAYOUT_OFFSET);
+const _: () = assert!(SOURCES_WORD * 8 + SOURCES * SOURCE_WORDS * 8 == STORAGE_HEADER_OFFSET);
+const _: () = assert!(STORAGE_HEADER_OFFSET % std::mem::align_of::<Header>() == 0);
 
 /// Where a row's fields are.
 const ROW_OWNER: usize = 0;
@@ -348,6 +351,7 @@ impl Region {
         set(W_LAYOUT_LEN, encoded.len() as u64);
         set(W_CREATED_NS, wall_ns());
         set(W_STATE_SIZE, layout.size() as u64);
+        set(W_STORAGE_HEADER_SIZE, std::mem::size_of::<Header>() as u64);
         for (i, chunk) in encoded.chunks(8).enumerate() {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
@@ -453,28 +457,25 @@ impl Region {
         &self.map.words()[i]
     }
 
-    /// The latest sequence number's word.
+    /// The buffer's sequence words and read counters (the crate's
+    /// storage [`Header`], placed in the mapping).
     #[inline]
-    pub(crate) fn latest(&self) -> &AtomicU64 {
-        self.word(W_LATEST)
+    pub(crate) fn header(&self) -> &Header {
+        self.map.storage_header(STORAGE_HEADER_OFFSET)
     }
 
-    /// The word holding `latest` at the last reset.
-    #[inline]
-    pub(crate) fn base(&self) -> &AtomicU64 {
-        self.word(W_BASE)
+    /// Closes the buffer for every process (and wakes their waiters).
+    pub fn close(&self) {
+        // ORDERING: Release; pairs with the Acquire in `is_closed`.
+        self.word(W_CLOSED).store(1, Ordering::Release);
+        self.notify();
     }
 
-    /// The closed flag's word.
+    /// Whether some process closed the buffer.
     #[inline]
-    pub(crate) fn closed(&self) -> &AtomicU64 {
-        self.word(W_CLOSED)
-    }
-
-    /// The reset counter's word.
-    #[inline]
-    pub(crate) fn resets(&self) -> &AtomicU64 {
-        self.word(W_RESETS)
+    pub fn is_closed(&self) -> bool {
+        // ORDERING: Acquire; pairs with the Release in `close`.
+        self.word(W_CLOSED).load(Ordering::Acquire) != 0
     }
 
     /// The words of slot `index` (`< K`).
@@ -485,14 +486,9 @@ impl Region {
         &self.map.words()[start..start + g.slot_size / 8]
     }
 
-    /// The latest version (sequence number minus the base of the last
-    /// reset; 0 when empty).
+    /// The latest version (0 when empty).
     pub fn version(&self) -> u64 {
-        // ORDERING: Acquire; pairs with the writer's Release store.
-        let latest = self.latest().load(Ordering::Acquire);
-        // ORDERING: Relaxed after the Acquire load above (a torn pair only
-        // gives a version of the moment of a reset, clamped to 0).
-        latest.saturating_sub(self.base().load(Ordering::Relaxed))
+        self.header().words().version()
     }
 
     /// Creation time, wall-clock ns.
@@ -604,10 +600,14 @@ impl Region {
     pub fn counts(&self) -> Counts {
         // ORDERING (all loads): statistics.
         let load = |i: usize| self.word(i).load(Ordering::Relaxed);
+        // Reads counted through the buffer API (`latest`, readers that were
+        // dropped) are in the storage header; reader handles of the bytes
+        // API count in this process's row.
+        let (reads, stale, retired_reads, retired_lost) = self.header().counts();
         let mut counts = Counts {
-            reads: load(W_RETIRED_READS),
-            lost: load(W_RETIRED_LOST),
-            stale: load(W_RETIRED_STALE),
+            reads: load(W_RETIRED_READS) + reads + retired_reads,
+            lost: load(W_RETIRED_LOST) + retired_lost,
+            stale: load(W_RETIRED_STALE) + stale,
             readers: 0,
             processes: 0,
         };
@@ -816,6 +816,13 @@ fn validate(map: &Mapping) -> Result<(Layout, Geometry), String> {
     if format != FORMAT_VERSION {
         return Err(format!(
             "format version {format}, this build reads {FORMAT_VERSION}"
+        ));
+    }
+    let storage_header = get(W_STORAGE_HEADER_SIZE);
+    if storage_header != std::mem::size_of::<Header>() as u64 {
+        return Err(format!(
+            "storage header of {storage_header} bytes, this build's is {} (another rtstate build?)",
+            std::mem::size_of::<Header>()
         ));
     }
     let as_usize =
