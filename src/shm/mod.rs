@@ -8,8 +8,10 @@
 //!   futex words), validated opening, listing and cleaning.
 //! - [`raw`]: the ring over the mapping, states as bytes in the recorded
 //!   layout ([`RawBuffer`], [`RawReader`]).
-//! - [`typed`]: [`SharedRing<T>`] for a Rust type with a layout, from
-//!   `SlotRing::<T>::create_shared` / `open_shared`.
+//! - [`storage`]: [`Mapped<T>`], the shared-memory [`Storage`](crate::storage::Storage)
+//!   of the crate's one buffer, and its slots [`MappedSlots<T>`].
+//! - [`typed`]: [`SharedRing<T>`] = `GenericBuffer<Mapped<T>>` for a Rust
+//!   type with a layout, from `SlotRing::<T>::create_shared` / `open_shared`.
 //! - `slots`: the stamp protocol on a slot's words in the mapping.
 //! - `wake`: the futex wait/wake handshake (loom-modelled).
 //! - `map`: the mapping and the futex calls, the only `unsafe` code.

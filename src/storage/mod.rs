@@ -53,6 +53,7 @@
 //! its slots in the mapping: `header()` returns a reference into the
 //! mapping, and its slots implement [`Slots`] over mapped words with the
 //! protocol above. The buffer never keeps a sequence word of its own.
+//! [`crate::shm::Mapped`] is that storage.
 
 mod arc;
 mod pod;
