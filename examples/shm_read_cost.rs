@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::remove_dir_all(&dir)?;
 
     println!("in-process Reader::read        {in_process:8.1} ns (median of {BATCHES} x {BATCH})");
-    println!("cross-process SharedReader::read {cross_process:6.1} ns");
+    println!("cross-process Reader::read       {cross_process:6.1} ns");
     println!("cross-process SharedRing::latest {latest:6.1} ns");
     println!(
         "ratio cross/in-process read      {:6.2}",

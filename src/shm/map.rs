@@ -128,13 +128,13 @@ impl Mapping {
     ///
     /// Panics if it would not fit or is misaligned (callers pass the fixed
     /// offset validated against the file size).
+    #[inline]
     pub(crate) fn storage_header(&self, offset: usize) -> &crate::storage::Header {
         use crate::storage::Header;
         let end = offset.checked_add(std::mem::size_of::<Header>());
-        assert!(
-            end.is_some_and(|e| e <= self.len) && offset % std::mem::align_of::<Header>() == 0,
-            "storage header out of the mapping"
-        );
+        if !(end.is_some_and(|e| e <= self.len) && offset % std::mem::align_of::<Header>() == 0) {
+            out_of_mapping();
+        }
         // SAFETY: in bounds and aligned (checked above, from a page-aligned
         // base); `Header` is `#[repr(C)]` and holds only `AtomicU64`s (in
         // `CachePadded` wrappers), for which every bit pattern is valid, and
@@ -188,6 +188,12 @@ impl Mapping {
             );
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_mapping() -> ! {
+    panic!("storage header out of the mapping")
 }
 
 impl Drop for Mapping {

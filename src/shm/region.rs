@@ -452,6 +452,13 @@ impl Region {
         &self.geometry
     }
 
+    /// Every word of the mapping (the slots' words are validated to be
+    /// inside it: header size + K × slot size = file size).
+    #[inline]
+    pub(crate) fn words(&self) -> &[AtomicU64] {
+        self.map.words()
+    }
+
     #[inline]
     fn word(&self, i: usize) -> &AtomicU64 {
         &self.map.words()[i]

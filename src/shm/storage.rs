@@ -31,8 +31,9 @@ fn slot_words<T>() -> usize {
 }
 
 enum Words {
-    /// Slots in the buffer's file.
-    Mapped(Arc<Region>),
+    /// Slots in the buffer's file (the region, and where slot 0 starts in
+    /// its words).
+    Mapped(Arc<Region>, usize),
     /// Slots on the heap (subscription queues of a shared buffer).
     Heap(Box<[AtomicU64]>),
 }
@@ -59,7 +60,8 @@ impl<T> std::fmt::Debug for MappedSlots<T> {
 impl<T: Pod + Send + Sync> MappedSlots<T> {
     fn mapped(region: Arc<Region>) -> Self {
         let len = region.geometry().slots;
-        Self::with_words(Words::Mapped(region), len)
+        let first = region.geometry().header_size / 8;
+        Self::with_words(Words::Mapped(region, first), len)
     }
 
     fn with_words(words: Words, len: usize) -> Self {
@@ -74,18 +76,18 @@ impl<T: Pod + Send + Sync> MappedSlots<T> {
 
     #[inline]
     fn slot(&self, index: usize) -> &[AtomicU64] {
-        match &self.words {
-            Words::Mapped(region) => region.slot_words(index),
-            Words::Heap(words) => {
-                let n = slot_words::<T>();
-                &words[index * n..(index + 1) * n]
-            }
-        }
+        let n = slot_words::<T>();
+        let (words, first) = match &self.words {
+            Words::Mapped(region, first) => (region.words(), *first),
+            Words::Heap(words) => (&words[..], 0),
+        };
+        let start = first + index * n;
+        &words[start..start + n]
     }
 
     /// The header-table index of `source` (queues keep the process id).
     fn source_index(&self, source: Source) -> u32 {
-        let Words::Mapped(region) = &self.words else {
+        let Words::Mapped(region, _) = &self.words else {
             return bytemuck::cast(source);
         };
         let mut last = lock(&self.last_source);
@@ -101,7 +103,7 @@ impl<T: Pod + Send + Sync> MappedSlots<T> {
 
     #[inline]
     fn source(&self, index: u32) -> Source {
-        let Words::Mapped(region) = &self.words else {
+        let Words::Mapped(region, _) = &self.words else {
             return bytemuck::cast(index);
         };
         let Some(cell) = self.sources.get(index as usize) else {
