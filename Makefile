@@ -30,11 +30,12 @@ rust-test:
 	cargo test --all-targets
 	cargo test --doc
 
-# Release-mode stress tests (torn reads, version order), the chaos test
-# (everything at once, with resets and a close) and the allocation count.
+# Release-mode stress tests (torn reads, version order; in-process and across
+# processes through shared memory), the chaos test (everything at once, with
+# resets and a close) and the allocation count.
 stress:
-	@echo "==> release-mode stress tests, the chaos test and the allocation count"
-	cargo test --release --test stress --test chaos --test alloc -- --nocapture
+	@echo "==> release-mode stress tests (in-process and shared memory), the chaos test and the allocation count"
+	cargo test --release --test stress --test chaos --test alloc --test shm -- --nocapture
 
 loom:
 	@echo "==> loom models (release build under --cfg loom, a few minutes)"

@@ -88,6 +88,9 @@ pub enum Error {
     /// A control loop's tick panicked; the payload's message.
     #[error("the tick panicked: {0}")]
     Panicked(String),
+    /// A shared-memory buffer's name, file, layout or writer lock.
+    #[error(transparent)]
+    Shared(#[from] crate::shm::ShmError),
 }
 
 /// A publish that was refused; it gives the state back.

@@ -58,6 +58,7 @@ pub(crate) mod sync;
 
 mod clock;
 mod error;
+pub mod layout;
 mod snapshot;
 mod source;
 mod statistics;
@@ -69,6 +70,7 @@ mod reader;
 mod subscription;
 
 mod manager;
+pub mod shm;
 
 pub mod control;
 pub mod state;

@@ -40,6 +40,9 @@ from ._rtstate import (
     RealTimeControlWrapper,
     RealTimeError,
     RtStateError,
+    SharedBuffer,
+    SharedReader,
+    SharedSubscription,
     SimVehicle,
     StateManager,
     StateSnapshot,
@@ -50,6 +53,8 @@ from ._rtstate import (
     create_drone_state_buffer,
     create_fast_state_buffer,
     create_state_manager,
+    open_shared,
+    WriterBusyError,
 )
 from ._units import HAVE_PINT, DimensionalityError, Q_
 
@@ -79,6 +84,9 @@ __all__ = [
     "RealTimeControlWrapper",
     "RealTimeError",
     "RtStateError",
+    "SharedBuffer",
+    "SharedReader",
+    "SharedSubscription",
     "SimVehicle",
     "StateEstimatorController",
     "StateManager",
@@ -87,11 +95,13 @@ __all__ = [
     "ThreadSafeStateBuffer",
     "Twist",
     "UpdateEvent",
+    "WriterBusyError",
     "create_drone_state_buffer",
     "create_estimator_controller",
     "create_fast_state_buffer",
     "create_rt_control_wrapper",
     "create_state_manager",
+    "open_shared",
 ]
 
 __version__ = "0.1.0"

@@ -13,6 +13,10 @@ def main() -> int:
             "usage: python -m rtstate demo [--duration S] [--rate HZ] [--python-controller]\n"
         )
         return 0 if args else 2
+    if args[0] in ("list", "top", "echo", "hz", "clean"):
+        from ._cli import main as cli
+
+        return cli(args)
     if args[0] == "demo":
         from .demo import main as demo
 

@@ -38,6 +38,11 @@ __all__ = [
     "ControlLoop",
     "RealTimeControlWrapper",
     "SimVehicle",
+    "SharedBuffer",
+    "SharedReader",
+    "SharedSubscription",
+    "WriterBusyError",
+    "open_shared",
 ]
 
 _T = TypeVar("_T")
@@ -1012,3 +1017,172 @@ def _bench_rust_loop(hz: float, secs: float, spin_us: Optional[float] = None) ->
 def _bare_loop(hz: float, secs: float) -> list[int]:
     """Benchmark aid: the bare Rust ``clock_nanosleep`` absolute-deadline
     loop; each wake-up in ns since the first deadline."""
+
+# Shared-memory buffers.
+from os import PathLike
+from typing import TypedDict
+
+class WriterBusyError(RtStateError):
+    """Another running process is the shared buffer's writer (its pid is in the message)."""
+
+class _SharedStatistics(TypedDict):
+    """``SharedBuffer.get_statistics()``: counters summed over every process."""
+
+    updates: int
+    """Publishes since creation or the last reset (the latest version)."""
+    current_version: int
+    """The latest version."""
+    reads: int
+    """Reads, every process."""
+    stale_reads: int
+    """Reads that found only a state older than asked for, every process."""
+    lost: int
+    """Versions readers never saw, every process."""
+    readers: int
+    """Live reader handles, every process."""
+    processes: int
+    """Live processes with the buffer open."""
+    waiting: int
+    """Threads blocked waiting for a publish, every process."""
+    buffer_size: int
+    """The most states the history holds."""
+    writer_pid: int
+    """The writer's pid (the current one, else the last; 0 if none ever)."""
+    writer_alive: bool
+    """Whether a writer holds the buffer and is running."""
+    latest_age: Optional[float]
+    """Seconds since the latest state's timestamp (None when empty)."""
+    last_update_time: float
+    """Wall-clock time of the latest publish (0.0 when empty)."""
+    closed: bool
+    """Whether the buffer was closed."""
+
+@final
+class SharedBuffer:
+    """A buffer in shared memory, readable and writable from any process.
+
+    ``SharedBuffer(name, dtype)`` creates it with the layout of the numpy
+    structured ``dtype`` (fields of f64, f32, i64, u64, i32, u32, u8, bool
+    or arrays of them) and makes this process its writer; an existing
+    buffer whose writer has exited is taken over (versions continue). A
+    running writer elsewhere raises :class:`WriterBusyError`, another
+    layout ``TypeError``, a bad name ``ValueError``. States come back as
+    numpy records (``numpy.void``), or as :class:`FastDroneState` for that
+    layout; an ``f64`` field named ``timestamp`` is the state's own time.
+    """
+
+    def __new__(
+        cls,
+        name: str,
+        dtype: npt.DTypeLike,
+        buffer_size: int = 8,
+        mode: int = 0o600,
+        directory: Optional[str | PathLike[str]] = None,
+    ) -> SharedBuffer: ...
+    @property
+    def name(self) -> str:
+        """The buffer's name."""
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The layout as a numpy structured dtype."""
+    @property
+    def layout(self) -> str:
+        """The layout as the header records it."""
+    @property
+    def layout_hash(self) -> int:
+        """FNV-1a 64 of the encoded layout."""
+    @property
+    def buffer_size(self) -> int:
+        """The most states the history holds."""
+    @property
+    def version(self) -> int:
+        """The latest version (0 before the first update)."""
+    @property
+    def is_writer(self) -> bool:
+        """Whether this handle is the buffer's writer."""
+    @property
+    def path(self) -> str:
+        """The file backing the buffer."""
+    def update_state(self, state: Any, source: Optional[str] = None) -> int:
+        """Publishes a dict, a tuple or a numpy record of the layout (a
+        FastDroneState for that layout); returns its version."""
+    def get_latest_state(self) -> Optional[StateSnapshot[Any]]:
+        """The latest snapshot, or None before the first update."""
+    def get_state_at_time(self, target_time: float, max_age: float = 0.1) -> Optional[StateSnapshot[Any]]:
+        """The held snapshot nearest ``target_time`` if within ``max_age``."""
+    def get_history(self) -> list[StateSnapshot[Any]]:
+        """The snapshots held, oldest first."""
+    def wait_for_update(self, timeout: float = 1.0) -> Optional[StateSnapshot[Any]]:
+        """Blocks, interpreter released, for a publish from any process."""
+    def wait_for_update_async(self, timeout: float = 1.0) -> Awaitable[Optional[StateSnapshot[Any]]]:
+        """Awaitable: the next publish from any process, or None after ``timeout``."""
+    def reader(self) -> SharedReader:
+        """A new per-consumer reader."""
+    def subscribe(self, queue_size: int = 10) -> SharedSubscription:
+        """An asyncio queue of every publish from now on (a running loop is needed)."""
+    def get_statistics(self) -> _SharedStatistics:
+        """Counters summed over every process."""
+    def reset(self) -> None:
+        """Forgets every state (versions restart at 1)."""
+    def close(self) -> None:
+        """Closes the buffer for every process."""
+
+@final
+class SharedReader:
+    """One consumer's cursor on a shared buffer."""
+
+    def updated(self) -> bool:
+        """Whether a version newer than the last one read exists."""
+    def read(self) -> Optional[StateSnapshot[Any]]:
+        """The latest snapshot, even if already read."""
+    def read_if_updated(self) -> Optional[StateSnapshot[Any]]:
+        """The latest snapshot if newer than the last one read, else None."""
+    def wait(self, timeout: float = 1.0) -> Optional[StateSnapshot[Any]]:
+        """Blocks, interpreter released, for a version newer than the last read."""
+    @property
+    def lost(self) -> int:
+        """Versions published after this reader was created that it never read."""
+    @property
+    def last_version(self) -> int:
+        """The last version read (0 before the first read)."""
+    @property
+    def reads(self) -> int:
+        """Reads made through this reader."""
+
+@final
+class SharedSubscription:
+    """An asyncio queue fed across processes by a thread asleep on the
+    buffer's futex; the oldest snapshots are dropped (and counted) when the
+    consumer falls behind."""
+
+    def get(self) -> Awaitable[StateSnapshot[Any]]:
+        """Awaitable: the next snapshot."""
+    def get_nowait(self) -> StateSnapshot[Any]:
+        """The next queued snapshot, else ``asyncio.QueueEmpty``."""
+    def qsize(self) -> int:
+        """Snapshots queued."""
+    @property
+    def delivered(self) -> int:
+        """Snapshots put into the queue."""
+    @property
+    def dropped(self) -> int:
+        """Snapshots dropped because the consumer fell behind."""
+    def close(self) -> None:
+        """Stops the feeding thread."""
+    def __aiter__(self) -> SharedSubscription: ...
+    def __anext__(self) -> Awaitable[StateSnapshot[Any]]: ...
+
+def open_shared(
+    name: str, raw: bool = False, directory: Optional[str | PathLike[str]] = None
+) -> SharedBuffer:
+    """Opens an existing shared buffer from any process (records for any
+    layout with ``raw=True``)."""
+
+def _shared_list(directory: Optional[str | PathLike[str]] = None) -> list[dict[str, Any]]:
+    """Every shared buffer in ``directory`` as dicts (``rtstate list``)."""
+
+def _shared_clean(directory: Optional[str | PathLike[str]] = None, invalid: bool = False) -> list[str]:
+    """Removes buffers no running process has open; returns their names."""
+
+def _shared_dir() -> str:
+    """The directory holding shared buffers."""

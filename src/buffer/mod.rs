@@ -274,6 +274,9 @@ impl<S: Storage> GenericBuffer<S> {
                 state,
             });
         }
+        if let Err(error) = inner.storage.claim_writer() {
+            return Err(PublishError { error, state });
+        }
         let header = inner.storage.header();
         let guard = inner.writer.lock();
         let words = header.words_for_writer();
@@ -298,6 +301,7 @@ impl<S: Storage> GenericBuffer<S> {
         drop(displaced);
         drop(item);
         inner.notifier.notify();
+        inner.storage.notify_shared();
         queued_out.notify();
         Ok(version)
     }
@@ -394,15 +398,17 @@ impl<S: Storage> GenericBuffer<S> {
         // ORDERING: Release; pairs with the Acquire in `is_closed`, so a
         // waiter that sees the flag sees everything before the close.
         inner.closed.store(true, Ordering::Release);
+        inner.storage.close_shared();
         inner.subscribers.close_all().wake();
         inner.notifier.notify();
+        inner.storage.notify_shared();
     }
 
     /// Whether [`close`](Self::close) was called.
     #[inline]
     pub fn is_closed(&self) -> bool {
         // ORDERING: Acquire; pairs with the Release in `close`.
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner.closed.load(Ordering::Acquire) || self.inner.storage.is_closed_shared()
     }
 
     /// Forgets every state and the statistics; the next publish is version 1
@@ -412,6 +418,10 @@ impl<S: Storage> GenericBuffer<S> {
     /// reset.
     pub fn reset(&self) {
         let inner = &*self.inner;
+        if inner.storage.claim_writer().is_err() {
+            // A shared buffer another process writes: only its writer resets.
+            return;
+        }
         let guard = inner.writer.lock();
         inner.storage.header().reset();
         let displaced = inner.storage.slots().clear();
@@ -428,6 +438,7 @@ impl<S: Storage> GenericBuffer<S> {
         drop(displaced);
         ended.wake();
         inner.notifier.notify();
+        inner.storage.notify_shared();
     }
 
     /// The latest version (0 before the first publish and after a reset).
@@ -494,21 +505,22 @@ impl<S: Storage> GenericBuffer<S> {
     pub fn wait_for_update(&self, after: Version, timeout: Duration) -> Result<Version, Error> {
         let header = self.inner.storage.header();
         let resets = header.resets();
-        let outcome = self.inner.notifier.wait_while(
-            || {
-                let reset_since = header.resets() != resets;
-                let words = header.words();
-                let v = words.version();
-                if v > after || (reset_since && v > 0) {
-                    Some(Ok(v))
-                } else if self.is_closed() {
-                    Some(Err(Error::Closed))
-                } else {
-                    None
-                }
-            },
-            Some(timeout),
-        );
+        let mut ready = || {
+            let reset_since = header.resets() != resets;
+            let words = header.words();
+            let v = words.version();
+            if v > after || (reset_since && v > 0) {
+                Some(Ok(v))
+            } else if self.is_closed() {
+                Some(Err(Error::Closed))
+            } else {
+                None
+            }
+        };
+        let outcome = match self.inner.storage.wait_shared(&mut ready, Some(timeout)) {
+            Some(outcome) => outcome,
+            None => self.inner.notifier.wait_while(ready, Some(timeout)),
+        };
         outcome.unwrap_or(Err(Error::Timeout(timeout)))
     }
 
@@ -516,19 +528,20 @@ impl<S: Storage> GenericBuffer<S> {
     /// readers). `Ok(false)` on timeout.
     pub(crate) fn wait_for_seq(&self, after: Seq, timeout: Duration) -> Result<bool, Error> {
         let header = self.inner.storage.header();
-        let outcome = self.inner.notifier.wait_while(
-            || {
-                let seq = header.latest();
-                if seq > after && seq > header.base_after_latest() {
-                    Some(Ok(()))
-                } else if self.is_closed() {
-                    Some(Err(Error::Closed))
-                } else {
-                    None
-                }
-            },
-            Some(timeout),
-        );
+        let mut ready = || {
+            let seq = header.latest();
+            if seq > after && seq > header.base_after_latest() {
+                Some(Ok(()))
+            } else if self.is_closed() {
+                Some(Err(Error::Closed))
+            } else {
+                None
+            }
+        };
+        let outcome = match self.inner.storage.wait_shared(&mut ready, Some(timeout)) {
+            Some(outcome) => outcome,
+            None => self.inner.notifier.wait_while(ready, Some(timeout)),
+        };
         match outcome {
             Some(r) => r.map(|()| true),
             None => Ok(false),

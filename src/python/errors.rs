@@ -84,6 +84,7 @@ impl From<Error> for PyErr {
             Error::RealTime { .. } => RealTimeError::new_err(message),
             Error::AlreadyRunning => AlreadyRunningError::new_err(message),
             Error::Panicked(_) => PanickedError::new_err(message),
+            Error::Shared(e) => crate::python::shared::shm_error(&e, message),
         }
     }
 }

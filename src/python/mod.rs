@@ -18,6 +18,7 @@ mod convert;
 mod errors;
 mod estimated;
 mod manager;
+mod shared;
 mod snapshot;
 mod states;
 mod subscription;
@@ -49,6 +50,7 @@ fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::_raise_error, m)?)?;
     subscription::register(m)?;
     control::register(m)?;
+    shared::register(m)?;
     // `__all__` lists the public names only (test aids start with `_`).
     let public: Vec<String> = m
         .index()?

@@ -53,6 +53,7 @@
 //! its slots in the mapping: `header()` returns a reference into the
 //! mapping, and its slots implement [`Slots`] over mapped words with the
 //! protocol above. The buffer never keeps a sequence word of its own.
+//! [`crate::shm::Mapped`] is that storage.
 
 mod arc;
 mod pod;
@@ -357,6 +358,40 @@ pub trait Storage: Send + Sync + 'static {
     /// The name the manager's table shows for a buffer on this storage
     /// (`SlotRing`, `StateBuffer`).
     fn kind() -> &'static str;
+
+    // Hooks for a storage shared between processes (`crate::shm`); the
+    // in-process storage keeps the defaults, which cost nothing.
+
+    /// Called by a publish and a reset before the writer lock: a shared
+    /// storage admits one writing process (an error names the holder).
+    #[inline]
+    fn claim_writer(&self) -> Result<(), Error> {
+        Ok(())
+    }
+    /// Called after a publish, a reset and a close: wakes waiters in other
+    /// processes.
+    #[inline]
+    fn notify_shared(&self) {}
+    /// Blocks until `ready` returns `Some` (then `Some(Some(r))`) or
+    /// `timeout` passes (`Some(None)`) for a storage that other processes
+    /// write; `None`: the buffer waits on its in-process notifier.
+    #[inline]
+    fn wait_shared<R>(
+        &self,
+        ready: &mut dyn FnMut() -> Option<R>,
+        timeout: Option<std::time::Duration>,
+    ) -> Option<Option<R>> {
+        let _ = (ready, timeout);
+        None
+    }
+    /// Closes the storage for every process.
+    #[inline]
+    fn close_shared(&self) {}
+    /// Whether another process closed the storage.
+    #[inline]
+    fn is_closed_shared(&self) -> bool {
+        false
+    }
 }
 
 /// A storage in this process's heap: a header and `K` slots.
