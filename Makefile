@@ -57,6 +57,7 @@ stubtest: python-dev
 
 demo: python-dev
 	$(VPY) -m rtstate demo
+	cargo build --release --example shared_controller
 
 rust-demo:
 	cargo run --release --example drone_state

@@ -50,6 +50,7 @@ __all__ = [
     "_shared_clean",
     "_shared_dir",
     "_shared_list",
+    "_shared_remove",
 ]
 
 _T = TypeVar("_T")
@@ -956,6 +957,9 @@ def _shared_list(directory: Optional[str | PathLike[str]] = None) -> list[dict[s
 
 def _shared_clean(directory: Optional[str | PathLike[str]] = None, invalid: bool = False) -> list[str]:
     """Removes buffers no running process has open; returns their names."""
+
+def _shared_remove(name: str, directory: Optional[str | PathLike[str]] = None) -> None:
+    """Removes shared buffer ``name``'s file."""
 
 def _shared_dir() -> str:
     """The directory holding shared buffers."""
