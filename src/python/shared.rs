@@ -910,10 +910,9 @@ pub(crate) fn _shared_remove(name: &str, directory: Option<PathBuf>) -> PyResult
     let dir = directory.unwrap_or_else(shm::name::shm_dir);
     let path = shm::name::path_in(&dir, name).map_err(Error::from)?;
     std::fs::remove_file(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(format!(
-            "no shared buffer `{name}` ({})",
-            path.display()
-        )),
+        std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(format!("no shared buffer `{name}` ({})", path.display()))
+        }
         _ => PyOSError::new_err(format!("{}: {e}", path.display())),
     })
 }
