@@ -28,7 +28,7 @@ use crate::{duration_from_secs, Error, FastDroneState};
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -207,17 +207,15 @@ impl PySharedBuffer {
 
     fn snapshot(&self, py: Python<'_>, s: RawSnapshot) -> PyResult<Py<PyStateSnapshot>> {
         let state = self.state(py, &s.bytes)?;
-        Py::new(
-            py,
-            PyStateSnapshot {
-                state,
-                timestamp: s.timestamp,
-                version: s.version,
-                source: PyString::new(py, s.source.as_deref().unwrap_or("unknown")).unbind(),
-                metadata: PyDict::new(py).unbind(),
-                published_at: s.published_at,
-            },
-        )
+        // Through the class's own constructor (keyword arguments), so that
+        // this module depends only on `StateSnapshot`'s Python signature.
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("source", s.source.as_deref().unwrap_or("unknown"))?;
+        kwargs.set_item("published_at", s.published_at)?;
+        let snapshot = py
+            .get_type::<PyStateSnapshot>()
+            .call((state, s.timestamp, s.version), Some(&kwargs))?;
+        Ok(snapshot.cast_into::<PyStateSnapshot>()?.unbind())
     }
 
     fn snapshots(
