@@ -78,6 +78,7 @@ stubtest: python-dev
 demo: demo-install
 	@echo "==> python -m rtstate demo"
 	$(VPY) -m rtstate demo
+	cargo build --release --example shared_controller
 
 rust-demo:
 	cargo run --release --example drone_state

@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example shared_controller -- \
 //!     [--state drone1/fast_state] [--command drone1/command] \
-//!     [--rate 200] [--duration 5] [--target 0,0,-10]
+//!     [--rate 200] [--duration 5] [--target 0,0,2]
 //! ```
 //!
 //! It waits (up to 30 s) for the state buffer to appear, creates the
@@ -46,7 +46,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         command: "drone1/command".into(),
         rate: 200.0,
         duration: 5.0,
-        target: [0.0, 0.0, -10.0],
+        target: [0.0, 0.0, 2.0],
     };
     let mut it = argv.iter().cloned();
     while let Some(flag) = it.next() {

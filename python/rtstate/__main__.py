@@ -17,6 +17,10 @@ def main() -> int:
         from ._cli import main as cli
 
         return cli(args)
+    if args[0] == "demo" and "--processes" in args[1:]:
+        from ._cli import demo_processes
+
+        return demo_processes(args[1:])
     if args[0] == "demo":
         from .demo import main as demo
 

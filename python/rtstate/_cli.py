@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -279,3 +280,120 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def demo_processes(argv: Sequence[str], out: Optional[TextIO] = None) -> int:
+    """``python -m rtstate demo --processes``: the estimator (a simulated
+    vehicle, Python) in this process publishes ``demo/fast_state`` into
+    shared memory; the controller, a Rust program
+    (``examples/shared_controller.rs``, built by ``make demo``), runs in
+    another process, reads it and publishes ``demo/command``, which this
+    process applies to the vehicle. ``rtstate top`` in a third terminal
+    shows both buffers while it runs."""
+    import subprocess
+
+    out = sys.stdout if out is None else out
+    p = argparse.ArgumentParser(prog="python -m rtstate demo --processes")
+    p.add_argument("--processes", action="store_true")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds")
+    p.add_argument("--rate", type=float, default=200.0, help="estimator and controller rate, Hz")
+    p.add_argument("--altitude", type=float, default=2.0, help="hover target, m (z up)")
+    p.add_argument(
+        "--controller",
+        default=os.environ.get(
+            "RTSTATE_CONTROLLER", os.path.join("target", "release", "examples", "shared_controller")
+        ),
+        help="the Rust controller binary (make demo builds it)",
+    )
+    args = p.parse_args(list(argv))
+    if not os.path.exists(args.controller):
+        sys.stderr.write(
+            f"no controller binary at {args.controller}: run `make demo` (or "
+            "`cargo build --release --example shared_controller`), or pass --controller\n"
+        )
+        return 2
+    state_name, command_name = "demo/fast_state", "demo/command"
+    for name in (state_name, command_name):  # leftovers of an earlier run
+        try:
+            _rtstate._shared_remove(name)
+        except FileNotFoundError:
+            pass
+    fast = _rtstate.SharedBuffer(state_name, _FAST_DTYPE, buffer_size=8)
+    sim = _rtstate.SimVehicle()
+
+    def estimate() -> Any:
+        # The simulated vehicle's true state, stamped with the wall clock
+        # (so that every process judges its age).
+        m = sim.measurement()
+        return _rtstate.FastDroneState(
+            time.time(), m.position, m.velocity, m.attitude, m.angular_velocity
+        )
+
+    fast.update_state(estimate(), source="estimator")
+    controller = subprocess.Popen(
+        [
+            args.controller,
+            "--state", state_name,
+            "--command", command_name,
+            "--rate", str(args.rate),
+            "--duration", str(args.duration),
+            "--target", f"0,0,{args.altitude}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    dt = 1.0 / args.rate
+    commands = None
+    applied = 0
+    try:
+        next_tick = time.monotonic()
+        while controller.poll() is None:
+            if commands is None:
+                try:
+                    commands = _rtstate.open_shared(command_name)
+                except (FileNotFoundError, ValueError):
+                    pass
+            snap = commands.get_latest_state() if commands is not None else None
+            if snap is not None:
+                c = snap.state
+                sim.step(float(c["thrust"]), float(c["roll_rate"]), float(c["pitch_rate"]),
+                         float(c["yaw_rate"]), dt=dt)
+                applied += 1
+            else:
+                sim.step(0.0, dt=dt)
+            fast.update_state(estimate(), source="estimator")
+            next_tick += dt
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+        report = controller.stdout.read() if controller.stdout else ""
+    finally:
+        if controller.poll() is None:
+            controller.kill()
+            controller.wait()
+    latest = fast.get_latest_state()
+    altitude = float(latest.state.position[2]) if latest is not None else math.nan
+    out.write(report)
+    out.write(
+        f"estimator (Python, pid {os.getpid()}): {fast.version} states published, "
+        f"{applied} commands applied; altitude {altitude:.2f} m "
+        f"(target {args.altitude} m)\n"
+    )
+    stats = fast.get_statistics()
+    out.write(f"demo/fast_state: reads {stats['reads']}, lost {stats['lost']}\n")
+    del commands
+    fast.close()
+    del fast
+    for name in (state_name, command_name):
+        try:
+            _rtstate._shared_remove(name)
+        except FileNotFoundError:
+            pass
+    return 0 if controller.returncode == 0 else 1
+
+
+_FAST_DTYPE = [
+    ("timestamp", "<f8"),
+    ("position", "<f8", (3,)),
+    ("velocity", "<f8", (3,)),
+    ("attitude", "<f8", (3,)),
+    ("angular_velocity", "<f8", (3,)),
+]

@@ -1184,5 +1184,8 @@ def _shared_list(directory: Optional[str | PathLike[str]] = None) -> list[dict[s
 def _shared_clean(directory: Optional[str | PathLike[str]] = None, invalid: bool = False) -> list[str]:
     """Removes buffers no running process has open; returns their names."""
 
+def _shared_remove(name: str, directory: Optional[str | PathLike[str]] = None) -> None:
+    """Removes shared buffer ``name``'s file."""
+
 def _shared_dir() -> str:
     """The directory holding shared buffers."""

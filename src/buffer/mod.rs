@@ -415,7 +415,7 @@ impl<S: Storage> GenericBuffer<S> {
     /// again (stamps are never reused: see [`crate::storage`]). Ends every
     /// subscription (new ones are accepted unless the buffer is closed);
     /// wakes every waiter, which then waits for the first publish after the
-    /// reset.
+    /// reset. On a shared buffer that another process writes, does nothing.
     pub fn reset(&self) {
         let inner = &*self.inner;
         if inner.storage.claim_writer().is_err() {

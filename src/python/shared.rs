@@ -28,7 +28,7 @@ use crate::{duration_from_secs, Error, FastDroneState};
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -213,7 +213,8 @@ impl PySharedBuffer {
                 state,
                 timestamp: s.timestamp,
                 version: s.version,
-                source: PyString::new(py, s.source.as_deref().unwrap_or("unknown")).unbind(),
+                source: pyo3::types::PyString::new(py, s.source.as_deref().unwrap_or("unknown"))
+                    .unbind(),
                 metadata: crate::python::convert::readonly_mapping(py, None)?.unbind(),
                 published_at: s.published_at,
                 clock: None,
@@ -903,6 +904,21 @@ pub(crate) fn _shared_clean(directory: Option<PathBuf>, invalid: bool) -> PyResu
     Ok(shm::clean(directory.as_deref(), invalid).map_err(Error::from)?)
 }
 
+/// Removes shared buffer `name`'s file (processes that have it open keep
+/// their mapping).
+#[pyfunction]
+#[pyo3(signature = (name, directory=None))]
+pub(crate) fn _shared_remove(name: &str, directory: Option<PathBuf>) -> PyResult<()> {
+    let dir = directory.unwrap_or_else(shm::name::shm_dir);
+    let path = shm::name::path_in(&dir, name).map_err(Error::from)?;
+    std::fs::remove_file(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(format!("no shared buffer `{name}` ({})", path.display()))
+        }
+        _ => PyOSError::new_err(format!("{}: {e}", path.display())),
+    })
+}
+
 /// The directory holding shared buffers.
 #[pyfunction]
 pub(crate) fn _shared_dir() -> PathBuf {
@@ -919,5 +935,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_shared_list, m)?)?;
     m.add_function(wrap_pyfunction!(_shared_clean, m)?)?;
     m.add_function(wrap_pyfunction!(_shared_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(_shared_remove, m)?)?;
     Ok(())
 }

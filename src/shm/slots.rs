@@ -94,9 +94,15 @@ pub(crate) fn read(words: &[AtomicU64], seq: u64, state: &mut [u8]) -> Option<Sl
     if state_words.len() * 8 < state.len() {
         return None;
     }
-    for (word, chunk) in state_words.iter().zip(state.chunks_mut(8)) {
-        let bytes = load(word).to_ne_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    let full = state.len() / 8;
+    let mut chunks = state.chunks_exact_mut(8);
+    for (word, chunk) in state_words.iter().zip(&mut chunks) {
+        chunk.copy_from_slice(&load(word).to_ne_bytes());
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let bytes = load(&state_words[full]).to_ne_bytes();
+        tail.copy_from_slice(&bytes[..tail.len()]);
     }
     // ORDERING: pairs with the writer's Release fence: a word from a later
     // write makes the re-load below see that write's stamp.

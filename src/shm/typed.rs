@@ -14,6 +14,11 @@
 //! thread that waits, as the Python binding does). An `f64` field named
 //! `timestamp` is the state's own time, as in every language.
 //!
+//! `statistics()` sums the reads every process counted in the file's
+//! header (`latest`, freshness checks, reader handles once dropped); its
+//! `readers`, `lost` of live readers and `waiting` are this process's.
+//! [`Region::counts`] sums the per-process rows of every process.
+//!
 //! ```
 //! use rtstate::{FastDroneState, SlotRing, Source};
 //! # let dir = std::env::temp_dir().join(format!("rtstate-doc-{}", std::process::id()));

@@ -328,3 +328,52 @@ for i in range(4000):
     assert out.returncode == 0 and "drone1/pose" in out.stdout
     assert run_cli("clean", "--dir", d) == "removed drone1/pose\n"
     assert run_cli("clean", "--dir", d) == "nothing to remove\n"
+
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+CONTROLLER = os.path.join(ROOT, "target", "debug", "examples", "shared_controller")
+
+
+@pytest.fixture(scope="module")
+def controller():
+    """The Rust controller example, built (or found up to date) by cargo."""
+    try:
+        built = subprocess.run(
+            ["cargo", "build", "--example", "shared_controller"],
+            cwd=ROOT, capture_output=True, text=True, timeout=900,
+        )
+    except FileNotFoundError:
+        pytest.skip("cargo is not installed")
+    assert built.returncode == 0, built.stderr
+    return CONTROLLER
+
+
+def test_the_two_process_demo_flies(tmp_path, controller):
+    env = dict(os.environ, RTSTATE_SHM_DIR=str(tmp_path))
+    p = subprocess.Popen(
+        [sys.executable, "-m", "rtstate", "demo", "--processes", "--duration", "3",
+         "--rate", "100", "--controller", controller],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until(lambda: (tmp_path / "rtstate.demo~command").exists() or p.poll() is not None)
+        top = subprocess.run(
+            [sys.executable, "-m", "rtstate", "top", "--iterations", "1", "--interval", "0.5"],
+            env=env, capture_output=True, text=True, timeout=60,
+        ).stdout
+        assert "demo/fast_state" in top and "demo/command" in top
+        echo = subprocess.run(
+            [sys.executable, "-m", "rtstate", "echo", "demo/command", "--count", "1", "--timeout", "30"],
+            env=env, capture_output=True, text=True, timeout=60,
+        ).stdout
+        assert "source=rust-controller" in echo and "thrust: " in echo
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert "shared_controller: 300 ticks" in out
+    altitude = float(out.split("altitude ")[1].split(" m")[0])
+    assert 0.5 < altitude < 3.5, out
+    assert list(tmp_path.iterdir()) == [], "the demo removes its buffers"
