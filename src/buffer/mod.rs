@@ -28,11 +28,13 @@
 //! `Arc`s dropped after the lock); subscriptions end; waiters are woken and
 //! go on waiting for the first publish after the reset.
 
+mod annotated;
 mod api;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod writer;
 
+pub use annotated::Annotated;
 pub use api::Buffer;
 
 use crate::clock::Clock;
@@ -263,6 +265,18 @@ impl<S: Storage> GenericBuffer<S> {
         state: StateOf<S>,
         source: Source,
     ) -> Result<Version, PublishError<StateOf<S>>> {
+        self.publish_stamped(state, source)
+            .map(|(version, _)| version)
+    }
+
+    /// [`publish`](Self::publish), returning the snapshot's version and its
+    /// `published_ns` (which, with the version, names it across resets).
+    #[inline]
+    pub(crate) fn publish_stamped(
+        &self,
+        state: StateOf<S>,
+        source: Source,
+    ) -> Result<(Version, u64), PublishError<StateOf<S>>> {
         let inner = &*self.inner;
         let timestamp = match (inner.inspect)(&state) {
             Ok(t) => t,
@@ -299,7 +313,7 @@ impl<S: Storage> GenericBuffer<S> {
         drop(item);
         inner.notifier.notify();
         queued_out.notify();
-        Ok(version)
+        Ok((version, now_ns))
     }
 
     /// The latest snapshot with its sequence number, not counted.
