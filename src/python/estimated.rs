@@ -4,41 +4,34 @@ use super::convert::{
     array_n, array_or, floats, readonly_array, readonly_quantity, timestamp, type_name, SourceArg,
 };
 use super::states::PyDroneState;
-use crate::{Accel, EstimatedState, FastDroneState, Pose, Twist};
+use crate::{Accel, EstimatedState, Pose, Twist};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 const IDENTITY: [f64; 4] = [1.0, 0.0, 0.0, 0.0];
 
-/// An orientation given as a quaternion `[w, x, y, z]` (4 values) or as
-/// roll, pitch, yaw in radians (3 values, as DART-Planner's `Pose`).
-fn orientation(value: Option<&Bound<'_, PyAny>>) -> PyResult<[f64; 4]> {
-    let Some(value) = value.filter(|v| !v.is_none()) else {
-        return Ok(IDENTITY);
+/// A pose at `position` whose orientation is given as a quaternion
+/// `[w, x, y, z]` (4 values) or as roll, pitch, yaw in radians (3 values,
+/// as DART-Planner's `Pose`); None is the identity.
+fn pose(position: [f64; 3], orientation: Option<&Bound<'_, PyAny>>) -> PyResult<Pose> {
+    let Some(value) = orientation.filter(|v| !v.is_none()) else {
+        return Ok(Pose::new(position, IDENTITY)?);
     };
     let is_quantity = value.hasattr(pyo3::intern!(value.py(), "units"))?;
     let values = floats(value, "pose.orientation", is_quantity.then_some("rad"))?;
-    match values.len() {
-        4 => Ok([values[0], values[1], values[2], values[3]]),
-        3 => {
-            let rpy = [values[0], values[1], values[2]];
-            let fast =
-                FastDroneState::new(0.0, [0.0; 3], [0.0; 3], rpy, [0.0; 3]).map_err(|_| {
-                    crate::Error::NonFinite {
-                        field: "pose.orientation",
-                    }
-                })?;
-            let q = fast.attitude_quaternion();
-            Ok([q.w, q.i, q.j, q.k])
+    Ok(match values.len() {
+        4 => Pose::new(position, [values[0], values[1], values[2], values[3]])?,
+        3 => Pose::from_rpy(position, [values[0], values[1], values[2]])?,
+        n => {
+            return Err(crate::Error::Shape {
+                field: "pose.orientation",
+                expected: 4,
+                got: n,
+            }
+            .into())
         }
-        n => Err(crate::Error::Shape {
-            field: "pose.orientation",
-            expected: 4,
-            got: n,
-        }
-        .into()),
-    }
+    })
 }
 
 /// A position and an orientation (quaternion `[w, x, y, z]`, body to world).
@@ -57,7 +50,7 @@ impl PyPose {
     ) -> PyResult<Self> {
         let p = array_or(position, "pose.position", Some("m"), [0.0; 3])?;
         Ok(PyPose {
-            inner: Pose::new(p, self::orientation(orientation)?)?,
+            inner: pose(p, orientation)?,
         })
     }
     #[getter]
@@ -358,7 +351,10 @@ pub(crate) fn drone_state_from_estimate(value: &Bound<'_, PyAny>) -> PyResult<cr
         "pose.position",
         Some("m"),
     )?;
-    let q = orientation(Some(&pose.getattr(pyo3::intern!(py, "orientation"))?))?;
+    let pose = self::pose(
+        position,
+        Some(&pose.getattr(pyo3::intern!(py, "orientation"))?),
+    )?;
     let linear = array_n::<3>(
         &twist.getattr(pyo3::intern!(py, "linear"))?,
         "twist.linear",
@@ -371,9 +367,9 @@ pub(crate) fn drone_state_from_estimate(value: &Bound<'_, PyAny>) -> PyResult<cr
     )?;
     Ok(crate::DroneState::from_quaternion(
         timestamp(t.as_ref())?,
-        position,
+        pose.position,
         linear,
-        q,
+        pose.orientation,
         angular,
         vec![0.0; 4],
     )?)

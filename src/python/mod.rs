@@ -7,6 +7,10 @@
 //! - [`states`], [`estimated`]: the state types;
 //! - [`snapshot`], [`buffers`], [`manager`]: snapshots, buffers, readers and
 //!   the registry;
+//! - [`store`]: the one place the two kinds of buffer (Python objects on a
+//!   `StateBuffer`, `FastDroneState` on a `SlotRing`) differ, behind one
+//!   trait that buffers, readers and subscriptions call;
+//! - [`wait`]: blocking waits in slices, signals checked between them;
 //! - [`control`]: `ControlLoop`, `RealTimeControlWrapper`, `SimVehicle`;
 //! - [`subscription`]: `subscribe`, `unsubscribe`, `wait_for_update_async`
 //!   (methods in `buffers.rs` that delegate there), the asyncio-queue-like
@@ -20,8 +24,10 @@ mod estimated;
 mod manager;
 mod snapshot;
 mod states;
+mod store;
 mod subscription;
 mod testing;
+mod wait;
 
 use pyo3::prelude::*;
 
