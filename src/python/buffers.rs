@@ -542,6 +542,22 @@ fn typed<T: pyo3::PyClass<BaseType = PyStateBuffer>>(
     Ok(PyClassInitializer::from(base).add_subclass(class))
 }
 
+/// `__new__` of a buffer class fixed to `state_type` (`buffer_size` by
+/// default `default_size`).
+fn typed_new<T: pyo3::PyClass<BaseType = PyStateBuffer>>(
+    cls: &Bound<'_, PyType>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    state_type: Bound<'_, PyType>,
+    default_size: usize,
+    class: T,
+) -> PyResult<PyClassInitializer<T>> {
+    let py = cls.py();
+    let config = new_config(cls, &py.get_type::<T>(), &TYPED_PARAMS, args, kwargs)?;
+    let buffer_size = config.buffer_size.unwrap_or(default_size);
+    typed(py, state_type, buffer_size, config.clock, class)
+}
+
 /// A buffer of `DroneState` (DART-Planner's `DroneStateBuffer`).
 #[pyclass(frozen, subclass, extends = PyStateBuffer, module = "rtstate", name = "DroneStateBuffer")]
 pub struct PyDroneStateBuffer;
@@ -567,14 +583,8 @@ impl PyDroneStateBuffer {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let config = new_config(
-            cls,
-            &cls.py().get_type::<Self>(),
-            &TYPED_PARAMS,
-            args,
-            kwargs,
-        )?;
-        Self::build(cls.py(), config.buffer_size.unwrap_or(10), config.clock)
+        let state_type = cls.py().get_type::<PyDroneState>();
+        typed_new(cls, args, kwargs, state_type, 10, Self)
     }
 
     /// Publishes an estimator's output: anything with `.pose` and `.twist`
@@ -633,14 +643,8 @@ impl PyFastDroneStateBuffer {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let config = new_config(
-            cls,
-            &cls.py().get_type::<Self>(),
-            &TYPED_PARAMS,
-            args,
-            kwargs,
-        )?;
-        Self::build(cls.py(), config.buffer_size.unwrap_or(5), config.clock)
+        let state_type = cls.py().get_type::<PyFastDroneState>();
+        typed_new(cls, args, kwargs, state_type, 5, Self)
     }
 
     /// Publishes a `DroneState` (rtstate's, or another library's
