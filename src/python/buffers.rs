@@ -5,14 +5,16 @@
 //! [`Store`] (the one place the two kinds differ); the snapshots it returns
 //! come from the buffer's cache ([`Snapshots`]).
 
+use super::construct::{bind_config, new_config, BASE_PARAMS, TYPED_PARAMS};
 use super::convert::{
-    clock_arg, finite, metadata as metadata_arg, now_on, qualified_name, size, source_text,
-    type_name, BufferSize, MaxAge, PolicyArg, QueueSize, SourceArg, Timeout,
+    clock_arg, finite, metadata as metadata_arg, now_on, qualified_name, source_text, type_name,
+    BufferSize, MaxAge, PolicyArg, QueueSize, SourceArg, Timeout,
 };
 use super::estimated::drone_state_from_estimate;
+use super::reader::PyReader;
 use super::snapshot::PyStateSnapshot;
 use super::states::{to_drone_state, PyDroneState, PyFastDroneState};
-use super::store::{store_for, Cursor, Snapshots, Store};
+use super::store::{store_for, Snapshots, Store};
 use super::wait::wait_in_slices;
 use crate::sync::{lock, Mutex};
 use crate::{Error, Source, Statistics, Version};
@@ -22,8 +24,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use std::sync::Arc;
 use std::time::Duration;
-
-pub(crate) use super::convert::MAX_BUFFER_SIZE;
 
 /// A versioned, thread-safe state buffer (DART-Planner's
 /// `ThreadSafeStateBuffer`).
@@ -35,15 +35,14 @@ pub(crate) use super::convert::MAX_BUFFER_SIZE;
 pub struct PyStateBuffer {
     pub(crate) store: Arc<dyn Store>,
     state_type: Py<PyType>,
-    snapshots: Snapshots,
+    pub(crate) snapshots: Snapshots,
     last_source: Mutex<Option<(Py<PyString>, Source)>>,
 }
 
 impl PyStateBuffer {
-    /// A buffer of `state_type` (DroneState if None) on the wall clock;
-    /// `buffer_size` is checked (1 to `MAX_BUFFER_SIZE`). Kept for the
-    /// control wrapper's default buffers.
-    #[allow(dead_code)]
+    /// A buffer of `state_type` (DroneState if None) on the wall clock
+    /// (the control wrapper's default buffers); a `buffer_size` the core
+    /// cannot allocate is a `ValueError`.
     pub(crate) fn create(
         py: Python<'_>,
         buffer_size: usize,
@@ -207,112 +206,6 @@ impl PyStateBuffer {
     }
 }
 
-/// What a buffer class is built from.
-struct Config {
-    buffer_size: Option<usize>,
-    state_type: Option<Py<PyType>>,
-    clock: Option<Py<PyAny>>,
-}
-
-/// Binds `args`/`kwargs` to the parameters `names` (a prefix of
-/// `buffer_size, state_type, clock`) of `class` (for messages).
-fn bind_config(
-    class: &str,
-    names: &[&str],
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<Config> {
-    if args.len() > names.len() {
-        return Err(PyTypeError::new_err(format!(
-            "{class}() takes at most {} positional arguments ({}), got {}",
-            names.len(),
-            names.join(", "),
-            args.len()
-        )));
-    }
-    let mut values: Vec<Option<Bound<'_, PyAny>>> = vec![None; names.len()];
-    for (i, a) in args.iter().enumerate() {
-        values[i] = Some(a);
-    }
-    if let Some(kwargs) = kwargs {
-        for (k, v) in kwargs.iter() {
-            let key: String = k.extract()?;
-            let Some(i) = names.iter().position(|n| *n == key) else {
-                return Err(PyTypeError::new_err(format!(
-                    "{class}() got an unexpected keyword argument `{key}`"
-                )));
-            };
-            if values[i].is_some() {
-                return Err(PyTypeError::new_err(format!(
-                    "{class}() got multiple values for argument `{key}`"
-                )));
-            }
-            values[i] = Some(v);
-        }
-    }
-    let get = |name: &str| {
-        names
-            .iter()
-            .position(|n| *n == name)
-            .and_then(|i| values[i].clone())
-            .filter(|v| !v.is_none())
-    };
-    // `buffer_size=None` is not "the default": DART-Planner's is an int.
-    let buffer_size = names
-        .iter()
-        .position(|n| *n == "buffer_size")
-        .and_then(|i| values[i].clone())
-        .map(|v| size(&v, "buffer_size", MAX_BUFFER_SIZE))
-        .transpose()?;
-    let state_type = get("state_type")
-        .map(|v| {
-            v.cast_into::<PyType>().map(Bound::unbind).map_err(|e| {
-                PyTypeError::new_err(format!(
-                    "`state_type` expects a class, got {}",
-                    type_name(e.into_inner().as_any())
-                ))
-            })
-        })
-        .transpose()?;
-    let clock = clock_arg(get("clock").as_ref())?;
-    Ok(Config {
-        buffer_size,
-        state_type,
-        clock,
-    })
-}
-
-/// The configuration `__new__` builds `native` from for a call on `cls`.
-/// A Python subclass that defines its own `__init__` has its own
-/// parameters: only the keyword arguments named like ours are taken, the
-/// rest are left to its `__init__`.
-fn new_config(
-    cls: &Bound<'_, PyType>,
-    native: &Bound<'_, PyType>,
-    names: &[&str],
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<Config> {
-    let py = cls.py();
-    let class = native.name()?.to_string();
-    let own_init = !cls.is(native)
-        && !cls
-            .getattr(intern!(py, "__init__"))?
-            .is(native.getattr(intern!(py, "__init__"))?);
-    if !own_init {
-        return bind_config(&class, names, args, kwargs);
-    }
-    let known = PyDict::new(py);
-    if let Some(kwargs) = kwargs {
-        for (k, v) in kwargs.iter() {
-            if names.iter().any(|n| k.eq(*n).unwrap_or(false)) {
-                known.set_item(k, v)?;
-            }
-        }
-    }
-    bind_config(&class, names, &PyTuple::empty(py), Some(&known))
-}
-
 /// `__init__` of the buffer classes: the configuration is fixed by
 /// `__new__`; arguments given again here (a subclass's
 /// `super().__init__(...)`) must agree with it.
@@ -344,9 +237,6 @@ fn check_init(
     }
     Ok(())
 }
-
-const BASE_PARAMS: [&str; 3] = ["buffer_size", "state_type", "clock"];
-const TYPED_PARAMS: [&str; 2] = ["buffer_size", "clock"];
 
 #[pymethods]
 impl PyStateBuffer {
@@ -668,61 +558,6 @@ impl PyFastDroneStateBuffer {
         slf.as_super()
             .get()
             .publish(state, &source.or(py, "converter"), None)
-    }
-}
-
-/// One consumer's cursor on a buffer: `updated()`, `read_if_updated()`,
-/// `lost` (versions published after its creation that it never read).
-#[pyclass(frozen, module = "rtstate", name = "Reader")]
-pub struct PyReader {
-    cursor: Box<dyn Cursor>,
-    buffer: Py<PyStateBuffer>,
-}
-
-#[pymethods]
-impl PyReader {
-    /// Whether a version other than the last one read exists.
-    fn updated(&self) -> bool {
-        self.cursor.updated()
-    }
-
-    /// The latest snapshot if newer than the last one read, else None.
-    fn read_if_updated(&self, py: Python<'_>) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        self.cursor
-            .read_if_updated(py, &self.buffer.get().snapshots)
-    }
-
-    /// The latest snapshot (even if already read), or None before the first update.
-    fn read(&self, py: Python<'_>) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        self.cursor.read(py, &self.buffer.get().snapshots)
-    }
-
-    /// Blocks (the interpreter released, Ctrl-C honoured) until a version
-    /// newer than the last one read exists, then reads it; None after
-    /// `timeout` seconds (None or infinity: no limit). A reset wakes it,
-    /// and it goes on waiting for the first publish after the reset.
-    #[pyo3(signature = (timeout=Timeout::secs(1)), text_signature = "($self, timeout=1.0)")]
-    fn wait(&self, py: Python<'_>, timeout: Timeout) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        self.cursor
-            .wait(py, &self.buffer.get().snapshots, timeout.0)
-    }
-
-    /// Versions published after this reader was created that it never read.
-    #[getter]
-    fn lost(&self) -> u64 {
-        self.cursor.lost()
-    }
-
-    /// The last version read (0 before the first read).
-    #[getter]
-    fn last_version(&self) -> Version {
-        self.cursor.last_version()
-    }
-
-    /// Reads made through this reader.
-    #[getter]
-    fn reads(&self) -> u64 {
-        self.cursor.reads()
     }
 }
 

@@ -5,8 +5,9 @@
 //! - [`errors`]: the mapping of [`Error`](crate::Error) to Python exceptions;
 //! - [`convert`]: sequences, ndarrays and pint quantities to SI floats;
 //! - [`states`], [`estimated`]: the state types;
-//! - [`snapshot`], [`buffers`], [`manager`]: snapshots, buffers, readers and
-//!   the registry;
+//! - [`snapshot`], [`buffers`], [`reader`], [`manager`]: snapshots,
+//!   buffers, readers and the registry; [`construct`]: the buffer classes'
+//!   constructor arguments;
 //! - [`store`]: the one place the two kinds of buffer (Python objects on a
 //!   `StateBuffer`, `FastDroneState` on a `SlotRing`) differ, behind one
 //!   trait that buffers, readers and subscriptions call;
@@ -17,11 +18,13 @@
 //!   `Subscription` and its `UpdateEvent`s.
 
 mod buffers;
+mod construct;
 mod control;
 mod convert;
 mod errors;
 mod estimated;
 mod manager;
+mod reader;
 mod snapshot;
 mod states;
 mod store;
@@ -47,7 +50,7 @@ fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<buffers::PyStateBuffer>()?;
     m.add_class::<buffers::PyDroneStateBuffer>()?;
     m.add_class::<buffers::PyFastDroneStateBuffer>()?;
-    m.add_class::<buffers::PyReader>()?;
+    m.add_class::<reader::PyReader>()?;
     m.add_class::<manager::PyStateManager>()?;
     m.add_function(wrap_pyfunction!(buffers::create_drone_state_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::create_fast_state_buffer, m)?)?;
