@@ -87,99 +87,74 @@ impl PyPose {
     }
 }
 
-/// Linear (m/s) and angular (rad/s) velocity.
-#[pyclass(frozen, module = "rtstate", name = "Twist")]
-pub struct PyTwist {
-    pub(crate) inner: Twist,
+/// A Python class over a core pair of `linear` and `angular` 3-vectors
+/// (`Twist`, `Accel`): `$class(linear=None, angular=None)` in `$linear` and
+/// `$angular` units, read-only quantities back, equality, pickling, repr.
+macro_rules! linear_angular {
+    ($(#[$doc:meta])* $py:ident($core:ident), $name:literal, $field:literal, $linear:literal, $angular:literal) => {
+        $(#[$doc])*
+        #[pyclass(frozen, module = "rtstate", name = $name)]
+        pub struct $py {
+            pub(crate) inner: $core,
+        }
+
+        #[pymethods]
+        impl $py {
+            #[new]
+            #[pyo3(signature = (linear=None, angular=None))]
+            fn new(
+                linear: Option<&Bound<'_, PyAny>>,
+                angular: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<Self> {
+                let linear = array_or(linear, concat!($field, ".linear"), Some($linear), [0.0; 3])?;
+                let angular =
+                    array_or(angular, concat!($field, ".angular"), Some($angular), [0.0; 3])?;
+                Ok($py {
+                    inner: $core::new(linear, angular)?,
+                })
+            }
+            #[getter]
+            fn linear(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                readonly_quantity(py, &self.inner.linear, $linear)
+            }
+            #[getter]
+            fn angular(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                readonly_quantity(py, &self.inner.angular, $angular)
+            }
+            fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+                other.cast::<$py>().is_ok_and(|o| o.get().inner == self.inner)
+            }
+            /// Pickles (and copies) as the SI values it holds.
+            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+                let i = &slf.get().inner;
+                (slf.get_type(), (i.linear.to_vec(), i.angular.to_vec())).into_pyobject(slf.py())
+            }
+            fn __repr__(&self) -> String {
+                format!(
+                    concat!($name, "(linear={:?}, angular={:?})"),
+                    self.inner.linear, self.inner.angular
+                )
+            }
+        }
+    };
 }
 
-#[pymethods]
-impl PyTwist {
-    #[new]
-    #[pyo3(signature = (linear=None, angular=None))]
-    fn new(
-        linear: Option<&Bound<'_, PyAny>>,
-        angular: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        Ok(PyTwist {
-            inner: Twist::new(
-                array_or(linear, "twist.linear", Some("m/s"), [0.0; 3])?,
-                array_or(angular, "twist.angular", Some("rad/s"), [0.0; 3])?,
-            )?,
-        })
-    }
-    #[getter]
-    fn linear(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        readonly_quantity(py, &self.inner.linear, "m/s")
-    }
-    #[getter]
-    fn angular(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        readonly_quantity(py, &self.inner.angular, "rad/s")
-    }
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<PyTwist>()
-            .is_ok_and(|o| o.get().inner == self.inner)
-    }
-    /// Pickles (and copies) as the SI values it holds.
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let i = &slf.get().inner;
-        (slf.get_type(), (i.linear.to_vec(), i.angular.to_vec())).into_pyobject(slf.py())
-    }
-    fn __repr__(&self) -> String {
-        format!(
-            "Twist(linear={:?}, angular={:?})",
-            self.inner.linear, self.inner.angular
-        )
-    }
-}
-
-/// Linear (m/s²) and angular (rad/s²) acceleration.
-#[pyclass(frozen, module = "rtstate", name = "Accel")]
-pub struct PyAccel {
-    pub(crate) inner: Accel,
-}
-
-#[pymethods]
-impl PyAccel {
-    #[new]
-    #[pyo3(signature = (linear=None, angular=None))]
-    fn new(
-        linear: Option<&Bound<'_, PyAny>>,
-        angular: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        Ok(PyAccel {
-            inner: Accel::new(
-                array_or(linear, "accel.linear", Some("m/s**2"), [0.0; 3])?,
-                array_or(angular, "accel.angular", Some("rad/s**2"), [0.0; 3])?,
-            )?,
-        })
-    }
-    #[getter]
-    fn linear(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        readonly_quantity(py, &self.inner.linear, "m/s**2")
-    }
-    #[getter]
-    fn angular(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        readonly_quantity(py, &self.inner.angular, "rad/s**2")
-    }
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<PyAccel>()
-            .is_ok_and(|o| o.get().inner == self.inner)
-    }
-    /// Pickles (and copies) as the SI values it holds.
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let i = &slf.get().inner;
-        (slf.get_type(), (i.linear.to_vec(), i.angular.to_vec())).into_pyobject(slf.py())
-    }
-    fn __repr__(&self) -> String {
-        format!(
-            "Accel(linear={:?}, angular={:?})",
-            self.inner.linear, self.inner.angular
-        )
-    }
-}
+linear_angular!(
+    /// Linear (m/s) and angular (rad/s) velocity.
+    PyTwist(Twist),
+    "Twist",
+    "twist",
+    "m/s",
+    "rad/s"
+);
+linear_angular!(
+    /// Linear (m/s²) and angular (rad/s²) acceleration.
+    PyAccel(Accel),
+    "Accel",
+    "accel",
+    "m/s**2",
+    "rad/s**2"
+);
 
 fn typed<'a, 'py, T: pyo3::PyTypeCheck>(
     value: Option<&'a Bound<'py, PyAny>>,
