@@ -285,46 +285,52 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn objects(&self) -> Option<&StateBuffer<Entry>>;
 }
 
-/// A Python buffer's core buffer: `Annotated` with each publish's metadata.
-pub(crate) type Held<S> = Annotated<S, Py<PyDict>>;
+/// A storage a Python buffer is built on: its state converts to and from
+/// Python and its reads are [`Item`]s of that state (both kinds are).
+pub(crate) trait PyStorage: Storage<Slots = Self::PySlots> {
+    type PySlots: crate::storage::Slots<State = Self::State, Item = Self::Read>;
+    /// The state held.
+    type State: PyState;
+    /// What a read returns.
+    type Read: Item<State = Self::State>;
+}
 
-/// The snapshot of `item` as Python, its metadata from `held`.
-fn to_py<S>(
-    held: &Held<S>,
-    py: Python<'_>,
-    snapshots: &Snapshots,
-    item: &ItemOf<S>,
-) -> PyResult<Py<PyStateSnapshot>>
+impl<S> PyStorage for S
 where
     S: Storage,
     StateOf<S>: PyState,
     ItemOf<S>: Item<State = StateOf<S>>,
 {
+    type PySlots = S::Slots;
+    type State = StateOf<S>;
+    type Read = ItemOf<S>;
+}
+
+/// A Python buffer's core buffer: `Annotated` with each publish's metadata.
+pub(crate) type Held<S> = Annotated<S, Py<PyDict>>;
+
+/// The snapshot of `item` as Python, its metadata from `held`.
+fn to_py<S: PyStorage>(
+    held: &Held<S>,
+    py: Python<'_>,
+    snapshots: &Snapshots,
+    item: &ItemOf<S>,
+) -> PyResult<Py<PyStateSnapshot>> {
     let s = item.snapshot();
     snapshots.get(py, s, || held.with_value(s, |m| m.clone_ref(py)))
 }
 
 /// [`to_py`] of what a read found, if anything.
-fn found<S>(
+fn found<S: PyStorage>(
     held: &Held<S>,
     py: Python<'_>,
     snapshots: &Snapshots,
     item: Option<ItemOf<S>>,
-) -> PySnapshot
-where
-    S: Storage,
-    StateOf<S>: PyState,
-    ItemOf<S>: Item<State = StateOf<S>>,
-{
+) -> PySnapshot {
     item.map(|i| to_py(held, py, snapshots, &i)).transpose()
 }
 
-impl<S> Store for Held<S>
-where
-    S: Storage,
-    StateOf<S>: PyState,
-    ItemOf<S>: Item<State = StateOf<S>>,
-{
+impl<S: PyStorage> Store for Held<S> {
     fn version(&self) -> Version {
         self.buffer().version()
     }
@@ -408,19 +414,14 @@ pub(crate) trait Cursor: Send + Sync {
     fn reads(&self) -> u64;
 }
 
-struct HeldReader<S: Storage> {
+struct HeldReader<S: PyStorage> {
     held: Arc<Held<S>>,
     /// Locked only for a read or one slice of a wait (never across a
     /// return to the interpreter).
     reader: Mutex<Reader<crate::GenericBuffer<S>>>,
 }
 
-impl<S> Cursor for HeldReader<S>
-where
-    S: Storage,
-    StateOf<S>: PyState,
-    ItemOf<S>: Item<State = StateOf<S>>,
-{
+impl<S: PyStorage> Cursor for HeldReader<S> {
     fn updated(&self) -> bool {
         lock(&self.reader).updated()
     }
