@@ -19,10 +19,12 @@ type Key = (Version, u64);
 /// snapshot read before a [`reset`](Self::reset) never meets a value of the
 /// epoch after it.
 ///
-/// Publishes with a value are serialised by the table's lock, which is held
-/// across the publish, so a reader that finds the snapshot finds its value.
-/// Displaced values are dropped after the lock (a value may be a foreign
-/// object whose drop runs code).
+/// A value is recorded under the buffer's writer lock before readers can
+/// see its snapshot, so a reader that finds the snapshot finds its value.
+/// The table's own lock is held only to push, evict or look up (never
+/// across a drop of a state, a value or a wake-up): displaced values are
+/// dropped after every lock (a value may be a foreign object whose drop
+/// runs code).
 ///
 /// ```
 /// use rtstate::{Annotated, SlotRing, Source};
@@ -65,15 +67,15 @@ impl<S: Storage, M> Annotated<S, M> {
         let Some(value) = value else {
             return self.buffer.publish(state, source);
         };
-        let evicted;
-        let version = {
+        let keep = self.buffer.slots();
+        // Under the writer lock, before readers can see the snapshot; the
+        // values displaced are dropped after it.
+        let (version, evicted) = self.buffer.publish_with(state, source, |version, ns| {
             let mut values = lock(&self.values);
-            let (version, ns) = self.buffer.publish_stamped(state, source)?;
             values.push_back(((version, ns), value));
-            let excess = values.len().saturating_sub(self.buffer.slots());
-            evicted = values.drain(..excess).collect::<Vec<_>>();
-            version
-        };
+            let excess = values.len().saturating_sub(keep);
+            values.drain(..excess).collect::<Vec<_>>()
+        })?;
         drop(evicted);
         Ok(version)
     }
@@ -83,22 +85,17 @@ impl<S: Storage, M> Annotated<S, M> {
     pub fn with_value<T, R>(&self, snapshot: &Snapshot<T>, f: impl FnOnce(&M) -> R) -> Option<R> {
         let key = (snapshot.version, snapshot.published_ns);
         let values = lock(&self.values);
-        values
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, m)| f(m))
+        // Pushed in publish order under the writer lock, and emptied by a
+        // reset: the versions held increase.
+        let i = values.partition_point(|((v, _), _)| *v < key.0);
+        values.get(i).filter(|(k, _)| *k == key).map(|(_, m)| f(m))
     }
 
     /// Resets the buffer (see [`GenericBuffer::reset`]) and forgets every
-    /// value.
+    /// value (dropped after the buffer's lock).
     pub fn reset(&self) {
-        let evicted = {
-            let mut values = lock(&self.values);
-            self.buffer.reset();
-            values.drain(..).collect::<Vec<_>>()
-        };
-        drop(evicted);
+        self.buffer
+            .reset_with(|| lock(&self.values).drain(..).collect::<Vec<_>>());
     }
 }
 

@@ -265,18 +265,22 @@ impl<S: Storage> GenericBuffer<S> {
         state: StateOf<S>,
         source: Source,
     ) -> Result<Version, PublishError<StateOf<S>>> {
-        self.publish_stamped(state, source)
-            .map(|(version, _)| version)
+        self.publish_with(state, source, |_, _| ())
+            .map(|(version, ())| version)
     }
 
-    /// [`publish`](Self::publish), returning the snapshot's version and its
-    /// `published_ns` (which, with the version, names it across resets).
+    /// [`publish`](Self::publish), calling `note(version, published_ns)`
+    /// under the writer lock once the snapshot is written and before readers
+    /// can see it (the pair names the snapshot across resets). `note` must
+    /// not run foreign code: what it returns is dropped by the caller, after
+    /// the lock.
     #[inline]
-    pub(crate) fn publish_stamped(
+    pub(crate) fn publish_with<R>(
         &self,
         state: StateOf<S>,
         source: Source,
-    ) -> Result<(Version, u64), PublishError<StateOf<S>>> {
+        note: impl FnOnce(Version, u64) -> R,
+    ) -> Result<(Version, R), PublishError<StateOf<S>>> {
         let inner = &*self.inner;
         let timestamp = match (inner.inspect)(&state) {
             Ok(t) => t,
@@ -304,6 +308,7 @@ impl<S: Storage> GenericBuffer<S> {
             source,
         });
         let displaced = inner.storage.slots().write(self.slot(seq), seq, &item);
+        let noted = note(version, now_ns);
         header.set_latest(seq);
         let queued_out = inner.subscribers.deliver(&item);
         drop(guard);
@@ -313,7 +318,7 @@ impl<S: Storage> GenericBuffer<S> {
         drop(item);
         inner.notifier.notify();
         queued_out.notify();
-        Ok((version, now_ns))
+        Ok((version, noted))
     }
 
     /// The latest snapshot with its sequence number, not counted.
@@ -425,8 +430,15 @@ impl<S: Storage> GenericBuffer<S> {
     /// wakes every waiter, which then waits for the first publish after the
     /// reset.
     pub fn reset(&self) {
+        self.reset_with(|| ())
+    }
+
+    /// [`reset`](Self::reset), calling `clear` under the writer lock; what
+    /// it returns is dropped after the lock (it must not run foreign code).
+    pub(crate) fn reset_with<R>(&self, clear: impl FnOnce() -> R) {
         let inner = &*self.inner;
         let guard = inner.writer.lock();
+        let cleared = clear();
         inner.storage.header().reset();
         let displaced = inner.storage.slots().clear();
         let ended = inner.subscribers.close_all();
@@ -440,6 +452,7 @@ impl<S: Storage> GenericBuffer<S> {
         inner.rates.reset(inner.clock.now_ns());
         drop(guard);
         drop(displaced);
+        drop(cleared);
         ended.wake();
         inner.notifier.notify();
     }

@@ -4,6 +4,7 @@ a reset, and a pose built from roll, pitch, yaw."""
 
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -76,3 +77,40 @@ def test_a_pose_from_roll_pitch_yaw_is_its_quaternion():
         Pose(orientation=[math.nan, 0.0, 0.0])
     with pytest.raises(ValueError, match="pose.orientation"):
         Pose(orientation=[0.0, math.inf, 0.0])
+
+
+class Sleepy:
+    """A finalizer that gives up the interpreter (as I/O or logging do)."""
+
+    def __del__(self):
+        time.sleep(0.0002)
+
+
+@pytest.mark.parametrize("kind", ["objects", "fast"])
+def test_finalizers_of_states_and_metadata_do_not_deadlock_publishers(kind):
+    if kind == "objects":
+        buffer = ThreadSafeStateBuffer(buffer_size=2, state_type=object)
+        make_state = Sleepy
+    else:
+        buffer = FastDroneStateBuffer(buffer_size=2)
+        make_state = FastDroneState
+    errors = []
+
+    def publish():
+        try:
+            for i in range(300):
+                buffer.update_state(make_state(), "t", {"sleepy": Sleepy()})
+                if i % 50 == 0:
+                    buffer.reset()
+                buffer.get_latest_state()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=publish, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60.0)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert buffer.version >= 1
