@@ -416,8 +416,7 @@ pub(crate) trait Cursor: Send + Sync {
 
 struct HeldReader<S: PyStorage> {
     held: Arc<Held<S>>,
-    /// Locked only for a read or one slice of a wait (never across a
-    /// return to the interpreter).
+    /// Locked only for a read (never across a wait).
     reader: Mutex<Reader<crate::GenericBuffer<S>>>,
 }
 
@@ -434,7 +433,9 @@ impl<S: PyStorage> Cursor for HeldReader<S> {
         found(&self.held, py, snapshots, item)
     }
     fn wait(&self, py: Python<'_>, snapshots: &Snapshots, timeout: Option<Duration>) -> PySnapshot {
-        let item = wait_in_slices(py, timeout, |slice| lock(&self.reader).wait(slice))?;
+        let item = wait_in_slices(py, timeout, |slice| {
+            Reader::wait_shared(&self.reader, slice)
+        })?;
         found(&self.held, py, snapshots, item)
     }
     fn lost(&self) -> u64 {
