@@ -78,7 +78,9 @@ pub mod state;
 #[cfg(feature = "python")]
 mod python;
 
-pub use buffer::{Buffer, GenericBuffer, SlotRing, StateBuffer, DEFAULT_SLOTS, MAX_HISTORY};
+pub use buffer::{
+    Annotated, Buffer, GenericBuffer, SlotRing, StateBuffer, DEFAULT_SLOTS, MAX_HISTORY,
+};
 pub use clock::{Clock, MockClock};
 pub use error::{duration_from_secs, timeout_from_secs, Error, PublishError};
 pub use manager::{render_table, BufferInfo, StateManager};

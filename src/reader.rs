@@ -158,24 +158,30 @@ impl<B: Buffer> Reader<B> {
     /// closed with nothing new; `Error::Timeout` after `timeout` (a timeout
     /// too large to represent waits for ever).
     pub fn wait(&mut self, timeout: Duration) -> Result<B::Item, Error> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if let Some(item) = self.read_if_updated() {
-                return Ok(item);
+        let buffer = self.buffer.clone();
+        wait_with(&buffer, timeout, || match self.read_if_updated() {
+            Some(item) => Ok(item),
+            None => Err(self.last),
+        })
+    }
+
+    /// [`wait`](Self::wait) on a reader shared behind a mutex: the mutex is
+    /// held only to read, never across the wait (so a thread that needs
+    /// the reader, or that the publisher needs, is never held up by it).
+    #[cfg(any(feature = "python", all(test, not(loom))))]
+    pub(crate) fn wait_shared(
+        reader: &crate::sync::Mutex<Self>,
+        timeout: Duration,
+    ) -> Result<B::Item, Error> {
+        use crate::sync::lock;
+        let buffer = lock(reader).buffer.clone();
+        wait_with(&buffer, timeout, || {
+            let mut r = lock(reader);
+            match r.read_if_updated() {
+                Some(item) => Ok(item),
+                None => Err(r.last),
             }
-            let remaining = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if remaining.is_zero() {
-                return Err(Error::Timeout(timeout));
-            }
-            if !self.buffer.generic().wait_for_seq(self.last, remaining)? {
-                // Timed out: one last look, so that a publish racing with
-                // the deadline is not reported as a timeout.
-                return self.read_if_updated().ok_or(Error::Timeout(timeout));
-            }
-        }
+        })
     }
 
     #[inline]
@@ -216,6 +222,33 @@ impl<B: Buffer> Reader<B> {
     }
 }
 
+/// The wait of [`Reader::wait`]: `step` reads what is new, or gives the
+/// sequence number to wait past; a timed-out wait takes one last step, so
+/// that a publish racing with the deadline is not reported as a timeout.
+fn wait_with<B: Buffer>(
+    buffer: &B,
+    timeout: Duration,
+    mut step: impl FnMut() -> Result<B::Item, Seq>,
+) -> Result<B::Item, Error> {
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        let last = match step() {
+            Ok(item) => return Ok(item),
+            Err(last) => last,
+        };
+        let remaining = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::MAX,
+        };
+        if remaining.is_zero() {
+            return Err(Error::Timeout(timeout));
+        }
+        if !buffer.generic().wait_for_seq(last, remaining)? {
+            return step().map_err(|_| Error::Timeout(timeout));
+        }
+    }
+}
+
 impl<B: Buffer> Drop for Reader<B> {
     fn drop(&mut self) {
         self.buffer.generic().retire_reader(&self.counters);
@@ -228,5 +261,34 @@ impl<B: Buffer> std::fmt::Debug for Reader<B> {
             .field("last_version", &self.last_version)
             .field("lost", &self.lost())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::sync::Mutex;
+    use crate::{Reader, SlotRing, Source};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_shared_reader_is_not_locked_while_it_waits() {
+        let ring = SlotRing::<[f64; 1]>::new(2).unwrap();
+        let reader = Arc::new(Mutex::new(ring.reader()));
+        let waiter = {
+            let reader = Arc::clone(&reader);
+            std::thread::spawn(move || Reader::wait_shared(&reader, Duration::from_secs(30)))
+        };
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while ring.statistics().waiting == 0 && Instant::now() < give_up {
+            std::thread::yield_now();
+        }
+        assert_eq!(ring.statistics().waiting, 1);
+        // The waiter holds no lock on the reader while it waits.
+        assert!(reader.try_lock().is_ok());
+        ring.publish([1.0], Source::intern("test")).unwrap();
+        let got = waiter.join().unwrap().unwrap();
+        assert_eq!((got.version, got.state), (1, [1.0]));
+        assert_eq!(reader.lock().unwrap().last_version(), 1);
     }
 }

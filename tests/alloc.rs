@@ -1,6 +1,6 @@
 //! A counting global allocator proves that plain-data publishes and reads
-//! allocate nothing (contract 4). Run in release by `make test` and in debug
-//! by `cargo test`.
+//! allocate nothing (a guarantee the README lists). Run in release by
+//! `make test` and in debug by `cargo test`.
 #![allow(unsafe_code)] // A GlobalAlloc impl is unsafe by definition; test-only.
 
 use rtstate::{FastDroneState, Policy, SlotRing, Source};

@@ -122,7 +122,8 @@ fn slot_ring_readers_never_see_torn_or_backwards_states() {
 
 #[test]
 fn slot_ring_with_two_slots_survives_a_flat_out_writer() {
-    // The seed's double buffer (K = 2): readers may retry often, never tear.
+    // A double buffer (K = 2), as DART-Planner's: readers may retry often,
+    // never tear.
     let ring = SlotRing::<FastDroneState>::with_slots(1, 2).unwrap();
     let source = Source::intern("stress");
     let (reads, _) = hammer(

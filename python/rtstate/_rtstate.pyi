@@ -50,7 +50,7 @@ _Array = npt.NDArray[np.float64]
 _Clock = Callable[[], float]
 
 MAX_BUFFER_SIZE: int
-"""The largest ``buffer_size`` a buffer accepts (1 048 576 snapshots); more
+"""The largest ``buffer_size`` a buffer accepts (1 048 575 snapshots); more
 raises ``ValueError`` before anything is allocated."""
 MAX_QUEUE_SIZE: int
 """The largest ``queue_size`` a subscription accepts."""
@@ -804,7 +804,7 @@ class ControlLoop:
         it runs; of concurrent calls exactly one starts it)."""
     def stop(self, timeout: float = 1.0) -> Optional[_LoopStatsDict]:
         """Asks the loop to stop and waits up to ``timeout`` s (interpreter
-        released, signals checked every 100 ms; +inf or a value too large to
+        released, signals checked every 50 ms; +inf or a value too large to
         represent: no limit; negative or NaN: ``ValueError``); returns the
         final statistics, None if never started. ``TimeoutError`` if a
         callback still runs then (the loop stops once it returns; from
@@ -815,7 +815,7 @@ class ControlLoop:
         thread, the loop's own callback included."""
     def run(self, duration: Optional[float] = None) -> _LoopStatsDict:
         """Starts the loop if needed and blocks (interpreter released, signals
-        checked every 100 ms) until it stops by itself or ``duration`` s pass
+        checked every 50 ms) until it stops by itself or ``duration`` s pass
         (None, +inf or too large to represent: no limit; negative or NaN:
         ``ValueError``); then stops it and returns its statistics. Ctrl-C
         stops the loop and raises ``KeyboardInterrupt``."""
@@ -930,7 +930,7 @@ class RealTimeControlWrapper:
     def get_state_at_time(self, target_time: float, max_age: float = 0.1) -> Optional[StateSnapshot[Any]]:
         """The state buffer's snapshot nearest ``target_time`` within ``max_age``."""
     def wait_for_state_update(self, timeout: float = 1.0) -> Optional[StateSnapshot[Any]]:
-        """Blocks (interpreter released, signals checked every 100 ms, so
+        """Blocks (interpreter released, signals checked every 50 ms, so
         Ctrl-C arrives promptly) for the next state; None on timeout."""
     def wait_for_state_update_async(self, timeout: float = 1.0) -> Awaitable[Optional[StateSnapshot[Any]]]:
         """Awaits the next state; None on timeout."""

@@ -202,3 +202,37 @@ fn loom_publish_wakes_a_waiting_reader() {
         assert_eq!(waiter.join().unwrap(), Ok(state(1)));
     });
 }
+
+/// An annotated ring: a writer publishes two states with values and resets
+/// in between, while a reader reads the latest and looks its value up: a
+/// snapshot the reader finds has its own value (the one published with it,
+/// never one of the other epoch; a reset may have forgotten it), and the
+/// last publish's value is always there. Leaves out:
+/// publishes without a value and eviction (the table keeps as many values
+/// as the ring has slots).
+#[test]
+fn loom_annotated_values_follow_their_snapshot() {
+    model(|| {
+        let notes = Arc::new(Annotated::new(ring()));
+        let reader = {
+            let notes = Arc::clone(&notes);
+            thread::spawn(move || {
+                if let Some(s) = notes.buffer().peek() {
+                    // Both publishes are version 1 (of two epochs).
+                    let n = check(&s, |_| 1);
+                    let value = notes.with_value(&s, |m| *m);
+                    if n == 2 {
+                        assert_eq!(value, Some(2), "the last publish keeps its value");
+                    } else {
+                        // Forgotten by the reset, or its own: never epoch 2's.
+                        assert!(value.is_none() || value == Some(1), "{value:?}");
+                    }
+                }
+            })
+        };
+        notes.publish(state(1), Source::UNKNOWN, Some(1)).unwrap();
+        notes.reset();
+        notes.publish(state(2), Source::UNKNOWN, Some(2)).unwrap();
+        reader.join().unwrap();
+    });
+}

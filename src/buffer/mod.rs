@@ -28,11 +28,13 @@
 //! `Arc`s dropped after the lock); subscriptions end; waiters are woken and
 //! go on waiting for the first publish after the reset.
 
+mod annotated;
 mod api;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod writer;
 
+pub use annotated::Annotated;
 pub use api::Buffer;
 
 use crate::clock::Clock;
@@ -263,6 +265,22 @@ impl<S: Storage> GenericBuffer<S> {
         state: StateOf<S>,
         source: Source,
     ) -> Result<Version, PublishError<StateOf<S>>> {
+        self.publish_with(state, source, |_, _| ())
+            .map(|(version, ())| version)
+    }
+
+    /// [`publish`](Self::publish), calling `note(version, published_ns)`
+    /// under the writer lock once the snapshot is written and before readers
+    /// can see it (the pair names the snapshot across resets). `note` must
+    /// not run foreign code: what it returns is dropped by the caller, after
+    /// the lock.
+    #[inline]
+    pub(crate) fn publish_with<R>(
+        &self,
+        state: StateOf<S>,
+        source: Source,
+        note: impl FnOnce(Version, u64) -> R,
+    ) -> Result<(Version, R), PublishError<StateOf<S>>> {
         let inner = &*self.inner;
         let timestamp = match (inner.inspect)(&state) {
             Ok(t) => t,
@@ -293,6 +311,7 @@ impl<S: Storage> GenericBuffer<S> {
             source,
         });
         let displaced = inner.storage.slots().write(self.slot(seq), seq, &item);
+        let noted = note(version, now_ns);
         header.set_latest(seq);
         let queued_out = inner.subscribers.deliver(&item);
         drop(guard);
@@ -303,7 +322,7 @@ impl<S: Storage> GenericBuffer<S> {
         inner.notifier.notify();
         inner.storage.notify_shared();
         queued_out.notify();
-        Ok(version)
+        Ok((version, noted))
     }
 
     /// The latest snapshot with its sequence number, not counted.
@@ -417,12 +436,19 @@ impl<S: Storage> GenericBuffer<S> {
     /// wakes every waiter, which then waits for the first publish after the
     /// reset. On a shared buffer that another process writes, does nothing.
     pub fn reset(&self) {
+        self.reset_with(|| ())
+    }
+
+    /// [`reset`](Self::reset), calling `clear` under the writer lock; what
+    /// it returns is dropped after the lock (it must not run foreign code).
+    pub(crate) fn reset_with<R>(&self, clear: impl FnOnce() -> R) {
         let inner = &*self.inner;
         if inner.storage.claim_writer().is_err() {
             // A shared buffer another process writes: only its writer resets.
             return;
         }
         let guard = inner.writer.lock();
+        let cleared = clear();
         inner.storage.header().reset();
         let displaced = inner.storage.slots().clear();
         let ended = inner.subscribers.close_all();
@@ -436,6 +462,7 @@ impl<S: Storage> GenericBuffer<S> {
         inner.rates.reset(inner.clock.now_ns());
         drop(guard);
         drop(displaced);
+        drop(cleared);
         ended.wake();
         inner.notifier.notify();
         inner.storage.notify_shared();

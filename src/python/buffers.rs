@@ -1,111 +1,29 @@
 //! The buffers: `ThreadSafeStateBuffer` (any Python type, on the Rust
 //! `StateBuffer`; `FastDroneState` on the Rust `SlotRing`),
 //! `DroneStateBuffer`, `FastDroneStateBuffer`, and per-consumer `Reader`s.
-//!
-//! Each buffer caches the `StateSnapshot` objects it built, one per history
-//! slot, keyed by (version, publish time): repeated reads of one version
-//! return the same Python object and allocate nothing. The cache's mutex is
-//! taken only by threads attached to Python, and nothing inside it calls
-//! Python (objects it evicts are dropped after it is released).
+//! Each method converts its arguments and calls the buffer's `dyn`
+//! [`Store`] (the one place the two kinds differ); the snapshots it returns
+//! come from the buffer's cache ([`Snapshots`]).
 
+use super::construct::{bind_config, new_config, BASE_PARAMS, TYPED_PARAMS};
 use super::convert::{
-    clock_arg, finite, metadata as metadata_arg, now, now_on, qualified_name, readonly_mapping,
-    size, source_text, type_name, BufferSize, MaxAge, PolicyArg, QueueSize, SourceArg, Timeout,
+    clock_arg, finite, metadata as metadata_arg, now_on, qualified_name, source_text, type_name,
+    BufferSize, MaxAge, PolicyArg, QueueSize, SourceArg, Timeout,
 };
 use super::estimated::drone_state_from_estimate;
+use super::reader::PyReader;
 use super::snapshot::PyStateSnapshot;
-use super::states::{own_timestamp, to_drone_state, PyDroneState, PyFastDroneState};
-use crate::sync::{lock, AtomicU64, Mutex, Ordering};
-use crate::{
-    Error, FastDroneState, Reader, SlotRing, Snapshot, Source, State, StateBuffer, Statistics,
-    Version,
-};
+use super::states::{to_drone_state, PyDroneState, PyFastDroneState};
+use super::store::{store_for, Snapshots, Store};
+use super::wait::wait_in_slices;
+use crate::sync::{lock, Mutex};
+use crate::{Error, Source, Statistics, Version};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-pub(crate) use super::convert::MAX_BUFFER_SIZE;
-
-/// The longest a blocking wait sleeps without the interpreter before it
-/// checks for signals (Ctrl-C).
-const WAIT_SLICE: Duration = Duration::from_millis(50);
-
-/// Waits in slices of at most `WAIT_SLICE` with the interpreter released,
-/// checking for signals between slices (so Ctrl-C arrives promptly), until
-/// `wait(slice)` returns something other than a timeout or `timeout`
-/// (`None`: no limit) has passed. `Ok(None)` on timeout.
-pub(crate) fn wait_in_slices<T: Send>(
-    py: Python<'_>,
-    timeout: Option<Duration>,
-    wait: impl Fn(Duration) -> Result<T, Error> + Sync,
-) -> PyResult<Option<T>> {
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    loop {
-        let slice = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()).min(WAIT_SLICE),
-            None => WAIT_SLICE,
-        };
-        match py.detach(|| wait(slice)) {
-            Ok(v) => return Ok(Some(v)),
-            Err(Error::Timeout(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        py.check_signals()?;
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(None);
-        }
-    }
-}
-
-/// A Python state as stored in a `StateBuffer`: the object, its own
-/// timestamp (read once at publish) and the publisher's metadata.
-pub(crate) struct Entry {
-    pub(crate) state: Py<PyAny>,
-    timestamp: Option<f64>,
-    metadata: Option<Py<PyDict>>,
-}
-
-impl State for Entry {
-    fn timestamp(&self) -> Option<f64> {
-        self.timestamp
-    }
-}
-
-/// The Rust buffer under a Python one.
-pub(crate) enum Store {
-    /// Any Python object, on the arc-swap buffer.
-    Objects(StateBuffer<Entry>),
-    /// `FastDroneState` on the slot ring; metadata, which plain data cannot
-    /// hold, is kept beside it by version (written only by Python threads).
-    Fast {
-        ring: SlotRing<FastDroneState>,
-        metadata: Mutex<VecDeque<(Version, Py<PyDict>)>>,
-    },
-}
-
-/// What a read found, whichever the store.
-enum Found {
-    Object(Arc<Snapshot<Entry>>),
-    Fast(Snapshot<FastDroneState>),
-}
-
-impl Found {
-    fn key(&self) -> (Version, u64) {
-        match self {
-            Found::Object(s) => (s.version, s.published_ns),
-            Found::Fast(s) => (s.version, s.published_ns),
-        }
-    }
-}
-
-struct Cached {
-    key: (Version, u64),
-    snapshot: Py<PyStateSnapshot>,
-}
+use std::time::Duration;
 
 /// A versioned, thread-safe state buffer (DART-Planner's
 /// `ThreadSafeStateBuffer`).
@@ -115,20 +33,16 @@ struct Cached {
 /// None is the wall clock.
 #[pyclass(frozen, subclass, module = "rtstate", name = "ThreadSafeStateBuffer")]
 pub struct PyStateBuffer {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn Store>,
     state_type: Py<PyType>,
-    clock: Option<Py<PyAny>>,
-    capacity: usize,
-    cache: Mutex<Vec<Option<Cached>>>,
+    pub(crate) snapshots: Snapshots,
     last_source: Mutex<Option<(Py<PyString>, Source)>>,
-    last_read: AtomicU64,
 }
 
 impl PyStateBuffer {
-    /// A buffer of `state_type` (DroneState if None) on the wall clock;
-    /// `buffer_size` is checked (1 to `MAX_BUFFER_SIZE`). Kept for the
-    /// control wrapper's default buffers.
-    #[allow(dead_code)]
+    /// A buffer of `state_type` (DroneState if None) on the wall clock
+    /// (the control wrapper's default buffers); a `buffer_size` the core
+    /// cannot allocate is a `ValueError`.
     pub(crate) fn create(
         py: Python<'_>,
         buffer_size: usize,
@@ -137,51 +51,37 @@ impl PyStateBuffer {
         Self::build(py, buffer_size, state_type, None)
     }
 
+    /// `buffer_size` was checked with the arguments (`convert::size`,
+    /// 1 to `MAX_BUFFER_SIZE`); the core refuses what it cannot allocate.
     fn build(
         py: Python<'_>,
         buffer_size: usize,
         state_type: Option<Bound<'_, PyType>>,
         clock: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        if !(1..=MAX_BUFFER_SIZE).contains(&buffer_size) {
-            return Err(PyValueError::new_err(format!(
-                "`buffer_size` (the history capacity) must be from 1 to {MAX_BUFFER_SIZE}, got {buffer_size}"
-            )));
-        }
         let state_type = state_type.unwrap_or_else(|| py.get_type::<PyDroneState>());
-        let named = |e: Error| match e {
+        let store = store_for(&state_type, buffer_size).map_err(|e| match e {
             Error::InvalidArgument { reason, .. } => {
                 PyValueError::new_err(format!("`buffer_size` (the history capacity) {reason}"))
             }
             e => e.into(),
-        };
-        let store = if state_type.is(py.get_type::<PyFastDroneState>()) {
-            Store::Fast {
-                ring: SlotRing::checked(buffer_size).map_err(named)?,
-                metadata: Mutex::new(VecDeque::new()),
-            }
-        } else {
-            Store::Objects(StateBuffer::checked(buffer_size).map_err(named)?)
-        };
+        })?;
         Ok(PyStateBuffer {
             store,
             state_type: state_type.unbind(),
-            clock,
-            capacity: buffer_size,
-            cache: Mutex::new((0..buffer_size).map(|_| None).collect()),
+            snapshots: Snapshots::new(buffer_size, clock),
             last_source: Mutex::new(None),
-            last_read: AtomicU64::new(0),
         })
     }
 
     /// The name registered with the core manager.
     pub(crate) fn type_label(&self, py: Python<'_>) -> &'static str {
-        match &self.store {
-            Store::Fast { .. } => "FastDroneState",
-            Store::Objects(_) if self.state_type.bind(py).is(py.get_type::<PyDroneState>()) => {
-                "DroneState"
-            }
-            Store::Objects(_) => "object",
+        if self.store.fast_ring().is_some() {
+            "FastDroneState"
+        } else if self.state_type.bind(py).is(py.get_type::<PyDroneState>()) {
+            "DroneState"
+        } else {
+            "object"
         }
     }
 
@@ -203,16 +103,16 @@ impl PyStateBuffer {
         py: Python<'_>,
         fallback: Option<&Py<PyAny>>,
     ) -> PyResult<Option<f64>> {
-        let timestamp = match self.latest_found() {
-            Some(Found::Object(s)) => s.timestamp,
-            Some(Found::Fast(s)) => s.timestamp,
-            None => return Ok(None),
+        let Some(timestamp) = self.store.latest_timestamp() else {
+            return Ok(None);
         };
-        Ok(Some(
-            now_on(py, self.clock.as_ref().or(fallback))? - timestamp,
-        ))
+        let clock = self.snapshots.clock.as_ref().or(fallback);
+        Ok(Some(now_on(py, clock)? - timestamp))
     }
 
+    /// The interned `source`: refused (ValueError naming `source`) if the
+    /// core's table refuses it; the last one is remembered, so a publisher
+    /// that passes the same string each time interns it once.
     fn source(&self, source: &Bound<'_, PyString>) -> PyResult<Source> {
         source_text(source.as_any())?;
         {
@@ -223,194 +123,48 @@ impl PyStateBuffer {
                 }
             }
         }
-        let id = Source::intern(&source.to_cow()?);
+        let id = Source::try_intern(&source.to_cow()?)?;
         let old = lock(&self.last_source).replace((source.clone().unbind(), id));
         drop(old);
         Ok(id)
     }
 
     pub(crate) fn version(&self) -> Version {
-        match &self.store {
-            Store::Objects(b) => b.version(),
-            Store::Fast { ring, .. } => ring.version(),
-        }
+        self.store.version()
     }
 
     pub(crate) fn statistics_core(&self) -> Statistics {
-        match &self.store {
-            Store::Objects(b) => b.statistics(),
-            Store::Fast { ring, .. } => ring.statistics(),
-        }
+        self.store.statistics()
     }
 
+    /// Checks `metadata`, `source` and `state`, then publishes.
     pub(crate) fn publish(
         &self,
         state: &Bound<'_, PyAny>,
         source: &Bound<'_, PyString>,
         metadata: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
-        let py = state.py();
         let metadata = metadata_arg(metadata)?.map(Bound::unbind);
         let source = self.source(source)?;
-        match &self.store {
-            Store::Objects(buffer) => {
-                let state_type = self.state_type.bind(py);
-                // A buffer of rtstate's DroneState takes another library's
-                // DroneState-like objects too, converted with the same checks.
-                let converted;
-                let state = if state_type.is(py.get_type::<PyDroneState>()) {
-                    match to_drone_state(state, "state")? {
-                        Some(d) => {
-                            converted = Bound::new(py, PyDroneState::wrap(d))?.into_any();
-                            &converted
-                        }
-                        None => state,
-                    }
-                } else {
-                    state
-                };
-                if !state.is_instance(state_type)? {
-                    return Err(PyTypeError::new_err(format!(
-                        "`state` expects {}, got {}",
-                        qualified_name(state_type),
-                        type_name(state)
-                    )));
-                }
-                let entry = Entry {
-                    state: state.clone().unbind(),
-                    timestamp: own_timestamp(state)?,
-                    metadata,
-                };
-                buffer.publish(entry, source).map_err(|e| e.error.into())
-            }
-            Store::Fast {
-                ring,
-                metadata: side,
-            } => {
-                let fast = PyFastDroneState::extract_state(state)?;
-                let Some(metadata) = metadata else {
-                    return ring.publish(fast, source).map_err(|e| e.error.into());
-                };
-                let evicted;
-                let version = {
-                    let mut side = lock(side);
-                    let version = ring
-                        .publish(fast, source)
-                        .map_err(|e| PyErr::from(e.error))?;
-                    side.push_back((version, metadata));
-                    let excess = side.len().saturating_sub(self.capacity);
-                    evicted = side.drain(..excess).collect::<Vec<_>>();
-                    version
-                };
-                drop(evicted);
-                Ok(version)
-            }
-        }
-    }
-
-    fn latest_found(&self) -> Option<Found> {
-        match &self.store {
-            Store::Objects(b) => b.latest().map(Found::Object),
-            Store::Fast { ring, .. } => ring.latest().map(Found::Fast),
-        }
-    }
-
-    /// The `StateSnapshot` for `found`, from the cache or built (and cached).
-    fn snapshot(&self, py: Python<'_>, found: Found) -> PyResult<Py<PyStateSnapshot>> {
-        let key = found.key();
-        let slot = (key.0 % self.capacity as u64) as usize;
-        {
-            let cache = lock(&self.cache);
-            if let Some(Some(c)) = cache.get(slot) {
-                if c.key == key {
-                    return Ok(c.snapshot.clone_ref(py));
-                }
-            }
-        }
-        // A version read for the first time: the clock is read here, not on
-        // every read (it would double the cost of a cached read).
-        self.count_read();
-        let clock = self.clock.as_ref().map(|c| c.clone_ref(py));
-        let snapshot = match found {
-            Found::Object(s) => PyStateSnapshot {
-                state: s.state.state.clone_ref(py),
-                timestamp: s.timestamp,
-                version: s.version,
-                source: PyString::intern(py, s.source.as_str()).unbind(),
-                metadata: readonly_mapping(
-                    py,
-                    s.state
-                        .metadata
-                        .as_ref()
-                        .map(|m| m.bind(py).copy())
-                        .transpose()?,
-                )?
-                .unbind(),
-                published_at: s.published_at,
-                clock,
-            },
-            Found::Fast(s) => {
-                let metadata = match &self.store {
-                    Store::Fast { metadata, .. } => lock(metadata)
-                        .iter()
-                        .find(|(v, _)| *v == s.version)
-                        .map(|(_, m)| m.clone_ref(py)),
-                    Store::Objects(_) => None,
-                };
-                PyStateSnapshot {
-                    state: Py::new(py, PyFastDroneState::wrap(s.state))?.into_any(),
-                    timestamp: s.timestamp,
-                    version: s.version,
-                    source: PyString::intern(py, s.source.as_str()).unbind(),
-                    metadata: readonly_mapping(
-                        py,
-                        metadata.map(|m| m.bind(py).copy()).transpose()?,
-                    )?
-                    .unbind(),
-                    published_at: s.published_at,
-                    clock,
-                }
-            }
-        };
-        let snapshot = Py::new(py, snapshot)?;
-        let evicted = lock(&self.cache).get_mut(slot).and_then(|c| {
-            c.replace(Cached {
-                key,
-                snapshot: snapshot.clone_ref(py),
-            })
-        });
-        drop(evicted);
-        Ok(snapshot)
-    }
-
-    /// Records `last_read_time`: the wall time of the latest read that
-    /// picked up a snapshot not read before.
-    fn count_read(&self) {
-        // ORDERING: a statistic; nothing else hangs on it.
-        self.last_read.store(now().to_bits(), Ordering::Relaxed);
+        let state_type = self.state_type.bind(state.py());
+        self.store.publish(state, state_type, source, metadata)
     }
 
     pub(crate) fn latest(&self, py: Python<'_>) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let Some(found) = self.latest_found() else {
-            return Ok(None);
-        };
-        self.snapshot(py, found).map(Some)
+        self.store.latest(py, &self.snapshots)
     }
 
-    /// Waits (in slices, Ctrl-C honoured) for a version after `after`.
-    fn wait_after(
+    /// Waits (in slices, Ctrl-C honoured) for a version after `after` (or
+    /// the first publish after a reset); its snapshot, None after `timeout`
+    /// (None: no limit).
+    pub(crate) fn wait_after(
         &self,
         py: Python<'_>,
         after: Version,
         timeout: Option<Duration>,
     ) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let woke = match &self.store {
-            Store::Objects(b) => wait_in_slices(py, timeout, |t| b.wait_for_update(after, t)),
-            Store::Fast { ring, .. } => {
-                wait_in_slices(py, timeout, |t| ring.wait_for_update(after, t))
-            }
-        }?;
-        match woke {
+        let store = &self.store;
+        match wait_in_slices(py, timeout, |t| store.wait_for_update(after, t))? {
             Some(_) => self.latest(py),
             None => Ok(None),
         }
@@ -428,11 +182,9 @@ impl PyStateBuffer {
             intern!(py, "last_update_time"),
             s.last_update_time.unwrap_or(0.0),
         )?;
-        // ORDERING: a statistic.
-        let last_read = f64::from_bits(self.last_read.load(Ordering::Relaxed));
-        d.set_item(intern!(py, "last_read_time"), last_read)?;
+        d.set_item(intern!(py, "last_read_time"), self.snapshots.last_read())?;
         d.set_item(intern!(py, "subscriber_count"), s.subscribers)?;
-        d.set_item(intern!(py, "buffer_size"), self.capacity)?;
+        d.set_item(intern!(py, "buffer_size"), s.capacity)?;
         d.set_item(intern!(py, "lost"), s.lost)?;
         d.set_item(intern!(py, "readers"), s.readers)?;
         d.set_item(intern!(py, "history_len"), s.history_len)?;
@@ -447,133 +199,11 @@ impl PyStateBuffer {
         Ok(d)
     }
 
+    /// Forgets every state, the snapshots built and the statistics.
     pub(crate) fn reset_all(&self) {
-        let (evicted_meta, evicted_cache);
-        match &self.store {
-            Store::Objects(b) => {
-                b.reset();
-                evicted_meta = Vec::new();
-            }
-            Store::Fast { ring, metadata } => {
-                let mut side = lock(metadata);
-                ring.reset();
-                evicted_meta = side.drain(..).collect::<Vec<_>>();
-            }
-        }
-        evicted_cache = lock(&self.cache)
-            .iter_mut()
-            .map(Option::take)
-            .collect::<Vec<_>>();
-        // ORDERING: a statistic.
-        self.last_read.store(0, Ordering::Relaxed);
-        drop((evicted_meta, evicted_cache));
+        self.store.reset();
+        self.snapshots.clear();
     }
-}
-
-/// What a buffer class is built from.
-struct Config {
-    buffer_size: Option<usize>,
-    state_type: Option<Py<PyType>>,
-    clock: Option<Py<PyAny>>,
-}
-
-/// Binds `args`/`kwargs` to the parameters `names` (a prefix of
-/// `buffer_size, state_type, clock`) of `class` (for messages).
-fn bind_config(
-    class: &str,
-    names: &[&str],
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<Config> {
-    if args.len() > names.len() {
-        return Err(PyTypeError::new_err(format!(
-            "{class}() takes at most {} positional arguments ({}), got {}",
-            names.len(),
-            names.join(", "),
-            args.len()
-        )));
-    }
-    let mut values: Vec<Option<Bound<'_, PyAny>>> = vec![None; names.len()];
-    for (i, a) in args.iter().enumerate() {
-        values[i] = Some(a);
-    }
-    if let Some(kwargs) = kwargs {
-        for (k, v) in kwargs.iter() {
-            let key: String = k.extract()?;
-            let Some(i) = names.iter().position(|n| *n == key) else {
-                return Err(PyTypeError::new_err(format!(
-                    "{class}() got an unexpected keyword argument `{key}`"
-                )));
-            };
-            if values[i].is_some() {
-                return Err(PyTypeError::new_err(format!(
-                    "{class}() got multiple values for argument `{key}`"
-                )));
-            }
-            values[i] = Some(v);
-        }
-    }
-    let get = |name: &str| {
-        names
-            .iter()
-            .position(|n| *n == name)
-            .and_then(|i| values[i].clone())
-            .filter(|v| !v.is_none())
-    };
-    // `buffer_size=None` is not "the default": DART-Planner's is an int.
-    let buffer_size = names
-        .iter()
-        .position(|n| *n == "buffer_size")
-        .and_then(|i| values[i].clone())
-        .map(|v| size(&v, "buffer_size", MAX_BUFFER_SIZE))
-        .transpose()?;
-    let state_type = get("state_type")
-        .map(|v| {
-            v.cast_into::<PyType>().map(Bound::unbind).map_err(|e| {
-                PyTypeError::new_err(format!(
-                    "`state_type` expects a class, got {}",
-                    type_name(e.into_inner().as_any())
-                ))
-            })
-        })
-        .transpose()?;
-    let clock = clock_arg(get("clock").as_ref())?;
-    Ok(Config {
-        buffer_size,
-        state_type,
-        clock,
-    })
-}
-
-/// The configuration `__new__` builds `native` from for a call on `cls`.
-/// A Python subclass that defines its own `__init__` has its own
-/// parameters: only the keyword arguments named like ours are taken, the
-/// rest are left to its `__init__`.
-fn new_config(
-    cls: &Bound<'_, PyType>,
-    native: &Bound<'_, PyType>,
-    names: &[&str],
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<Config> {
-    let py = cls.py();
-    let class = native.name()?.to_string();
-    let own_init = !cls.is(native)
-        && !cls
-            .getattr(intern!(py, "__init__"))?
-            .is(native.getattr(intern!(py, "__init__"))?);
-    if !own_init {
-        return bind_config(&class, names, args, kwargs);
-    }
-    let known = PyDict::new(py);
-    if let Some(kwargs) = kwargs {
-        for (k, v) in kwargs.iter() {
-            if names.iter().any(|n| k.eq(*n).unwrap_or(false)) {
-                known.set_item(k, v)?;
-            }
-        }
-    }
-    bind_config(&class, names, &PyTuple::empty(py), Some(&known))
 }
 
 /// `__init__` of the buffer classes: the configuration is fixed by
@@ -589,15 +219,15 @@ fn check_init(
     let class = slf.get_type().name()?.to_string();
     let config = bind_config(&class, names, args, kwargs)?;
     let me = slf.get();
-    let differs = config.buffer_size.is_some_and(|n| n != me.capacity)
+    let differs = config.buffer_size.is_some_and(|n| n != me.store.capacity())
         || config
             .state_type
             .as_ref()
             .is_some_and(|t| !t.bind(py).is(me.state_type.bind(py)))
-        || config
-            .clock
-            .as_ref()
-            .is_some_and(|c| !me.clock.as_ref().is_some_and(|m| m.bind(py).is(c.bind(py))));
+        || config.clock.as_ref().is_some_and(|c| {
+            let mine = me.snapshots.clock.as_ref();
+            !mine.is_some_and(|m| m.bind(py).is(c.bind(py)))
+        });
     if differs {
         return Err(PyTypeError::new_err(format!(
             "{class}: buffer_size, state_type and clock are fixed when the object is created; \
@@ -607,9 +237,6 @@ fn check_init(
     }
     Ok(())
 }
-
-const BASE_PARAMS: [&str; 3] = ["buffer_size", "state_type", "clock"];
-const TYPED_PARAMS: [&str; 2] = ["buffer_size", "clock"];
 
 #[pymethods]
 impl PyStateBuffer {
@@ -650,13 +277,13 @@ impl PyStateBuffer {
     /// The staleness clock given (None: the wall clock).
     #[getter(clock)]
     fn py_clock(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.clock.as_ref().map(|c| c.clone_ref(py))
+        self.snapshots.clock.as_ref().map(|c| c.clone_ref(py))
     }
 
     /// The most snapshots the history holds.
     #[getter]
     fn buffer_size(&self) -> usize {
-        self.capacity
+        self.store.capacity()
     }
 
     /// The type of state accepted.
@@ -704,27 +331,15 @@ impl PyStateBuffer {
     ) -> PyResult<Option<Py<PyStateSnapshot>>> {
         let target_time = match target_time.filter(|t| !t.is_none()) {
             Some(t) => finite(t, "target_time")?,
-            None => now_on(py, self.clock.as_ref())?,
+            None => now_on(py, self.snapshots.clock.as_ref())?,
         };
-        let max_age = max_age.0;
-        let found = match &self.store {
-            Store::Objects(b) => b.state_at(target_time, max_age).map(Found::Object),
-            Store::Fast { ring, .. } => ring.state_at(target_time, max_age).map(Found::Fast),
-        };
-        found.map(|f| self.snapshot(py, f)).transpose()
+        self.store
+            .state_at(py, &self.snapshots, target_time, max_age.0)
     }
 
     /// The snapshots held, oldest first (at most `buffer_size`).
     fn get_history<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let found: Vec<Found> = match &self.store {
-            Store::Objects(b) => b.history().into_iter().map(Found::Object).collect(),
-            Store::Fast { ring, .. } => ring.history().into_iter().map(Found::Fast).collect(),
-        };
-        let snapshots = found
-            .into_iter()
-            .map(|f| self.snapshot(py, f))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, snapshots)
+        PyList::new(py, self.store.history(py, &self.snapshots)?)
     }
 
     /// Blocks (the interpreter released, Ctrl-C honoured) until a newer
@@ -736,8 +351,7 @@ impl PyStateBuffer {
         py: Python<'_>,
         timeout: Timeout,
     ) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let timeout = timeout.0;
-        self.wait_after(py, self.version(), timeout)
+        self.wait_after(py, self.version(), timeout.0)
     }
 
     /// Counters and rates (DART-Planner's keys plus rtstate's);
@@ -787,12 +401,8 @@ impl PyStateBuffer {
 
     /// A new per-consumer reader.
     fn reader(slf: &Bound<'_, Self>) -> PyReader {
-        let kind = match &slf.get().store {
-            Store::Objects(b) => ReaderKind::Objects(b.reader()),
-            Store::Fast { ring, .. } => ReaderKind::Fast(ring.reader()),
-        };
         PyReader {
-            reader: Mutex::new(kind),
+            cursor: Arc::clone(&slf.get().store).reader(),
             buffer: slf.clone().unbind(),
         }
     }
@@ -804,10 +414,38 @@ impl PyStateBuffer {
             "<{} state_type={} buffer_size={} version={}>",
             slf.get_type().name()?,
             me.state_type_name(py),
-            me.capacity,
+            me.store.capacity(),
             me.version()
         ))
     }
+}
+
+/// A buffer class fixed to `state_type`: the base buffer, then `class`.
+fn typed<T: pyo3::PyClass<BaseType = PyStateBuffer>>(
+    py: Python<'_>,
+    state_type: Bound<'_, PyType>,
+    buffer_size: usize,
+    clock: Option<Py<PyAny>>,
+    class: T,
+) -> PyResult<PyClassInitializer<T>> {
+    let base = PyStateBuffer::build(py, buffer_size, Some(state_type), clock)?;
+    Ok(PyClassInitializer::from(base).add_subclass(class))
+}
+
+/// `__new__` of a buffer class fixed to `state_type` (`buffer_size` by
+/// default `default_size`).
+fn typed_new<T: pyo3::PyClass<BaseType = PyStateBuffer>>(
+    cls: &Bound<'_, PyType>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    state_type: Bound<'_, PyType>,
+    default_size: usize,
+    class: T,
+) -> PyResult<PyClassInitializer<T>> {
+    let py = cls.py();
+    let config = new_config(cls, &py.get_type::<T>(), &TYPED_PARAMS, args, kwargs)?;
+    let buffer_size = config.buffer_size.unwrap_or(default_size);
+    typed(py, state_type, buffer_size, config.clock, class)
 }
 
 /// A buffer of `DroneState` (DART-Planner's `DroneStateBuffer`).
@@ -820,9 +458,8 @@ impl PyDroneStateBuffer {
         buffer_size: usize,
         clock: Option<Py<PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let base =
-            PyStateBuffer::build(py, buffer_size, Some(py.get_type::<PyDroneState>()), clock)?;
-        Ok(PyClassInitializer::from(base).add_subclass(PyDroneStateBuffer))
+        let state_type = py.get_type::<PyDroneState>();
+        typed(py, state_type, buffer_size, clock, PyDroneStateBuffer)
     }
 }
 
@@ -836,9 +473,8 @@ impl PyDroneStateBuffer {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let py = cls.py();
-        let config = new_config(cls, &py.get_type::<Self>(), &TYPED_PARAMS, args, kwargs)?;
-        Self::build(py, config.buffer_size.unwrap_or(10), config.clock)
+        let state_type = cls.py().get_type::<PyDroneState>();
+        typed_new(cls, args, kwargs, state_type, 10, Self)
     }
 
     /// Publishes an estimator's output: anything with `.pose` and `.twist`
@@ -882,13 +518,8 @@ impl PyFastDroneStateBuffer {
         buffer_size: usize,
         clock: Option<Py<PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let base = PyStateBuffer::build(
-            py,
-            buffer_size,
-            Some(py.get_type::<PyFastDroneState>()),
-            clock,
-        )?;
-        Ok(PyClassInitializer::from(base).add_subclass(PyFastDroneStateBuffer))
+        let state_type = py.get_type::<PyFastDroneState>();
+        typed(py, state_type, buffer_size, clock, PyFastDroneStateBuffer)
     }
 }
 
@@ -902,9 +533,8 @@ impl PyFastDroneStateBuffer {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let py = cls.py();
-        let config = new_config(cls, &py.get_type::<Self>(), &TYPED_PARAMS, args, kwargs)?;
-        Self::build(py, config.buffer_size.unwrap_or(5), config.clock)
+        let state_type = cls.py().get_type::<PyFastDroneState>();
+        typed_new(cls, args, kwargs, state_type, 5, Self)
     }
 
     /// Publishes a `DroneState` (rtstate's, or another library's
@@ -928,97 +558,6 @@ impl PyFastDroneStateBuffer {
         slf.as_super()
             .get()
             .publish(state, &source.or(py, "converter"), None)
-    }
-}
-
-enum ReaderKind {
-    Objects(Reader<StateBuffer<Entry>>),
-    Fast(Reader<SlotRing<FastDroneState>>),
-}
-
-/// One consumer's cursor on a buffer: `updated()`, `read_if_updated()`,
-/// `lost` (versions published after its creation that it never read).
-#[pyclass(frozen, module = "rtstate", name = "Reader")]
-pub struct PyReader {
-    reader: Mutex<ReaderKind>,
-    buffer: Py<PyStateBuffer>,
-}
-
-impl PyReader {
-    fn found(&self, py: Python<'_>, found: Option<Found>) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        found.map(|f| self.buffer.get().snapshot(py, f)).transpose()
-    }
-}
-
-#[pymethods]
-impl PyReader {
-    /// Whether a version other than the last one read exists.
-    fn updated(&self) -> bool {
-        match &*lock(&self.reader) {
-            ReaderKind::Objects(r) => r.updated(),
-            ReaderKind::Fast(r) => r.updated(),
-        }
-    }
-
-    /// The latest snapshot if newer than the last one read, else None.
-    fn read_if_updated(&self, py: Python<'_>) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let found = match &mut *lock(&self.reader) {
-            ReaderKind::Objects(r) => r.read_if_updated().map(Found::Object),
-            ReaderKind::Fast(r) => r.read_if_updated().map(Found::Fast),
-        };
-        self.found(py, found)
-    }
-
-    /// The latest snapshot (even if already read), or None before the first update.
-    fn read(&self, py: Python<'_>) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let found = match &mut *lock(&self.reader) {
-            ReaderKind::Objects(r) => r.read().map(Found::Object),
-            ReaderKind::Fast(r) => r.read().map(Found::Fast),
-        };
-        self.found(py, found)
-    }
-
-    /// Blocks (the interpreter released, Ctrl-C honoured) until a version
-    /// newer than the last one read exists, then reads it; None after
-    /// `timeout` seconds (None or infinity: no limit).
-    #[pyo3(signature = (timeout=Timeout::secs(1)), text_signature = "($self, timeout=1.0)")]
-    fn wait(&self, py: Python<'_>, timeout: Timeout) -> PyResult<Option<Py<PyStateSnapshot>>> {
-        let timeout = timeout.0;
-        let last = self.last_version();
-        let buffer = self.buffer.get();
-        if (buffer.version() == last || buffer.version() == 0)
-            && buffer.wait_after(py, last, timeout)?.is_none()
-        {
-            return Ok(None);
-        }
-        self.read_if_updated(py)
-    }
-
-    /// Versions published after this reader was created that it never read.
-    #[getter]
-    fn lost(&self) -> u64 {
-        match &*lock(&self.reader) {
-            ReaderKind::Objects(r) => r.lost(),
-            ReaderKind::Fast(r) => r.lost(),
-        }
-    }
-
-    /// The last version read (0 before the first read).
-    #[getter]
-    fn last_version(&self) -> Version {
-        match &*lock(&self.reader) {
-            ReaderKind::Objects(r) => r.last_version(),
-            ReaderKind::Fast(r) => r.last_version(),
-        }
-    }
-
-    /// Reads made through this reader.
-    #[getter]
-    fn reads(&self) -> u64 {
-        match &*lock(&self.reader) {
-            ReaderKind::Objects(r) => r.reads(),
-            ReaderKind::Fast(r) => r.reads(),
-        }
     }
 }
 

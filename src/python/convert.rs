@@ -345,7 +345,12 @@ pub(crate) fn real(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
     if value.is_instance_of::<PyFloat>()
         || (value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>())
     {
-        return value.extract::<f64>();
+        return value.extract::<f64>().map_err(|_| {
+            PyValueError::new_err(format!(
+                "`{name}` is too large, got {}",
+                value.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        });
     }
     element(value, name, 0).map_err(|_| {
         PyTypeError::new_err(format!(
@@ -357,7 +362,7 @@ pub(crate) fn real(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
 
 /// A finite real number for `name` (`real`, then NaN and infinities are a
 /// `ValueError`).
-pub(crate) fn finite(value: &Bound<'_, PyAny>, name: &'static str) -> PyResult<f64> {
+pub(crate) fn finite(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
     let x = real(value, name)?;
     if x.is_finite() {
         Ok(x)
@@ -503,24 +508,29 @@ pub(crate) fn source_text<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<&'a Bound
     Ok(text)
 }
 
-/// The largest `buffer_size` (history length) a Python buffer accepts:
-/// 1 048 575 snapshots (the core's `MAX_HISTORY`). Larger sizes are refused before anything is
-/// allocated.
+/// The largest `buffer_size` (history length) a Python buffer accepts: the
+/// core's [`MAX_HISTORY`](crate::MAX_HISTORY), 1 048 575 snapshots. Larger
+/// sizes are refused before anything is allocated.
 pub(crate) const MAX_BUFFER_SIZE: usize = crate::MAX_HISTORY;
 
-/// A `timeout` argument in seconds: a real number, not negative, not NaN.
-/// `None`, infinity and values too large for a `Duration` mean "no limit".
-pub(crate) fn timeout_arg(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
-    let Some(value) = value.filter(|v| !v.is_none()) else {
+/// A limit in seconds for `name` (a timeout, a run length): a real number,
+/// not negative, not NaN. `None`, +infinity and values too large for a
+/// `Duration` mean "no limit" (`None`).
+pub(crate) fn limit(value: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Option<Duration>> {
+    if value.is_none() {
         return Ok(None);
-    };
-    let secs = real(value, "timeout")?;
-    if secs.is_nan() || secs < 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "`timeout` must be a number of seconds >= 0 (or None to wait without limit), got {secs}"
-        )));
     }
-    Ok(Duration::try_from_secs_f64(secs).ok())
+    let secs = real(value, name)?;
+    if secs == f64::INFINITY {
+        return Ok(None);
+    }
+    let d = crate::timeout_from_secs(name, secs)?;
+    Ok((d != Duration::MAX).then_some(d))
+}
+
+/// A `timeout` argument (see [`limit`]); `None` is no limit.
+pub(crate) fn timeout_arg(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    value.map_or(Ok(None), |v| limit(v, "timeout"))
 }
 
 /// A `timeout` parameter (see [`timeout_arg`]): `None` is no limit.

@@ -4,41 +4,34 @@ use super::convert::{
     array_n, array_or, floats, readonly_array, readonly_quantity, timestamp, type_name, SourceArg,
 };
 use super::states::PyDroneState;
-use crate::{Accel, EstimatedState, FastDroneState, Pose, Twist};
+use crate::{Accel, EstimatedState, Pose, Twist};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 const IDENTITY: [f64; 4] = [1.0, 0.0, 0.0, 0.0];
 
-/// An orientation given as a quaternion `[w, x, y, z]` (4 values) or as
-/// roll, pitch, yaw in radians (3 values, as DART-Planner's `Pose`).
-fn orientation(value: Option<&Bound<'_, PyAny>>) -> PyResult<[f64; 4]> {
-    let Some(value) = value.filter(|v| !v.is_none()) else {
-        return Ok(IDENTITY);
+/// A pose at `position` whose orientation is given as a quaternion
+/// `[w, x, y, z]` (4 values) or as roll, pitch, yaw in radians (3 values,
+/// as DART-Planner's `Pose`); None is the identity.
+fn pose(position: [f64; 3], orientation: Option<&Bound<'_, PyAny>>) -> PyResult<Pose> {
+    let Some(value) = orientation.filter(|v| !v.is_none()) else {
+        return Ok(Pose::new(position, IDENTITY)?);
     };
     let is_quantity = value.hasattr(pyo3::intern!(value.py(), "units"))?;
     let values = floats(value, "pose.orientation", is_quantity.then_some("rad"))?;
-    match values.len() {
-        4 => Ok([values[0], values[1], values[2], values[3]]),
-        3 => {
-            let rpy = [values[0], values[1], values[2]];
-            let fast =
-                FastDroneState::new(0.0, [0.0; 3], [0.0; 3], rpy, [0.0; 3]).map_err(|_| {
-                    crate::Error::NonFinite {
-                        field: "pose.orientation",
-                    }
-                })?;
-            let q = fast.attitude_quaternion();
-            Ok([q.w, q.i, q.j, q.k])
+    Ok(match values.len() {
+        4 => Pose::new(position, [values[0], values[1], values[2], values[3]])?,
+        3 => Pose::from_rpy(position, [values[0], values[1], values[2]])?,
+        n => {
+            return Err(crate::Error::Shape {
+                field: "pose.orientation",
+                expected: 4,
+                got: n,
+            }
+            .into())
         }
-        n => Err(crate::Error::Shape {
-            field: "pose.orientation",
-            expected: 4,
-            got: n,
-        }
-        .into()),
-    }
+    })
 }
 
 /// A position and an orientation (quaternion `[w, x, y, z]`, body to world).
@@ -57,7 +50,7 @@ impl PyPose {
     ) -> PyResult<Self> {
         let p = array_or(position, "pose.position", Some("m"), [0.0; 3])?;
         Ok(PyPose {
-            inner: Pose::new(p, self::orientation(orientation)?)?,
+            inner: pose(p, orientation)?,
         })
     }
     #[getter]
@@ -94,99 +87,74 @@ impl PyPose {
     }
 }
 
-/// Linear (m/s) and angular (rad/s) velocity.
-#[pyclass(frozen, module = "rtstate", name = "Twist")]
-pub struct PyTwist {
-    pub(crate) inner: Twist,
+/// A Python class over a core pair of `linear` and `angular` 3-vectors
+/// (`Twist`, `Accel`): `$class(linear=None, angular=None)` in `$linear` and
+/// `$angular` units, read-only quantities back, equality, pickling, repr.
+macro_rules! linear_angular {
+    ($(#[$doc:meta])* $py:ident($core:ident), $name:literal, $field:literal, $linear:literal, $angular:literal) => {
+        $(#[$doc])*
+        #[pyclass(frozen, module = "rtstate", name = $name)]
+        pub struct $py {
+            pub(crate) inner: $core,
+        }
+
+        #[pymethods]
+        impl $py {
+            #[new]
+            #[pyo3(signature = (linear=None, angular=None))]
+            fn new(
+                linear: Option<&Bound<'_, PyAny>>,
+                angular: Option<&Bound<'_, PyAny>>,
+            ) -> PyResult<Self> {
+                let linear = array_or(linear, concat!($field, ".linear"), Some($linear), [0.0; 3])?;
+                let angular =
+                    array_or(angular, concat!($field, ".angular"), Some($angular), [0.0; 3])?;
+                Ok($py {
+                    inner: $core::new(linear, angular)?,
+                })
+            }
+            #[getter]
+            fn linear(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                readonly_quantity(py, &self.inner.linear, $linear)
+            }
+            #[getter]
+            fn angular(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                readonly_quantity(py, &self.inner.angular, $angular)
+            }
+            fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+                other.cast::<$py>().is_ok_and(|o| o.get().inner == self.inner)
+            }
+            /// Pickles (and copies) as the SI values it holds.
+            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+                let i = &slf.get().inner;
+                (slf.get_type(), (i.linear.to_vec(), i.angular.to_vec())).into_pyobject(slf.py())
+            }
+            fn __repr__(&self) -> String {
+                format!(
+                    concat!($name, "(linear={:?}, angular={:?})"),
+                    self.inner.linear, self.inner.angular
+                )
+            }
+        }
+    };
 }
 
-#[pymethods]
-impl PyTwist {
-    #[new]
-    #[pyo3(signature = (linear=None, angular=None))]
-    fn new(
-        linear: Option<&Bound<'_, PyAny>>,
-        angular: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        Ok(PyTwist {
-            inner: Twist::new(
-                array_or(linear, "twist.linear", Some("m/s"), [0.0; 3])?,
-                array_or(angular, "twist.angular", Some("rad/s"), [0.0; 3])?,
-            )?,
-        })
-    }
-    #[getter]
-    fn linear(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        readonly_quantity(py, &self.inner.linear, "m/s")
-    }
-    #[getter]
-    fn angular(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        readonly_quantity(py, &self.inner.angular, "rad/s")
-    }
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<PyTwist>()
-            .is_ok_and(|o| o.get().inner == self.inner)
-    }
-    /// Pickles (and copies) as the SI values it holds.
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let i = &slf.get().inner;
-        (slf.get_type(), (i.linear.to_vec(), i.angular.to_vec())).into_pyobject(slf.py())
-    }
-    fn __repr__(&self) -> String {
-        format!(
-            "Twist(linear={:?}, angular={:?})",
-            self.inner.linear, self.inner.angular
-        )
-    }
-}
-
-/// Linear (m/s²) and angular (rad/s²) acceleration.
-#[pyclass(frozen, module = "rtstate", name = "Accel")]
-pub struct PyAccel {
-    pub(crate) inner: Accel,
-}
-
-#[pymethods]
-impl PyAccel {
-    #[new]
-    #[pyo3(signature = (linear=None, angular=None))]
-    fn new(
-        linear: Option<&Bound<'_, PyAny>>,
-        angular: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        Ok(PyAccel {
-            inner: Accel::new(
-                array_or(linear, "accel.linear", Some("m/s**2"), [0.0; 3])?,
-                array_or(angular, "accel.angular", Some("rad/s**2"), [0.0; 3])?,
-            )?,
-        })
-    }
-    #[getter]
-    fn linear(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        readonly_quantity(py, &self.inner.linear, "m/s**2")
-    }
-    #[getter]
-    fn angular(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        readonly_quantity(py, &self.inner.angular, "rad/s**2")
-    }
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other
-            .cast::<PyAccel>()
-            .is_ok_and(|o| o.get().inner == self.inner)
-    }
-    /// Pickles (and copies) as the SI values it holds.
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let i = &slf.get().inner;
-        (slf.get_type(), (i.linear.to_vec(), i.angular.to_vec())).into_pyobject(slf.py())
-    }
-    fn __repr__(&self) -> String {
-        format!(
-            "Accel(linear={:?}, angular={:?})",
-            self.inner.linear, self.inner.angular
-        )
-    }
-}
+linear_angular!(
+    /// Linear (m/s) and angular (rad/s) velocity.
+    PyTwist(Twist),
+    "Twist",
+    "twist",
+    "m/s",
+    "rad/s"
+);
+linear_angular!(
+    /// Linear (m/s²) and angular (rad/s²) acceleration.
+    PyAccel(Accel),
+    "Accel",
+    "accel",
+    "m/s**2",
+    "rad/s**2"
+);
 
 fn typed<'a, 'py, T: pyo3::PyTypeCheck>(
     value: Option<&'a Bound<'py, PyAny>>,
@@ -358,7 +326,10 @@ pub(crate) fn drone_state_from_estimate(value: &Bound<'_, PyAny>) -> PyResult<cr
         "pose.position",
         Some("m"),
     )?;
-    let q = orientation(Some(&pose.getattr(pyo3::intern!(py, "orientation"))?))?;
+    let pose = self::pose(
+        position,
+        Some(&pose.getattr(pyo3::intern!(py, "orientation"))?),
+    )?;
     let linear = array_n::<3>(
         &twist.getattr(pyo3::intern!(py, "linear"))?,
         "twist.linear",
@@ -371,9 +342,9 @@ pub(crate) fn drone_state_from_estimate(value: &Bound<'_, PyAny>) -> PyResult<cr
     )?;
     Ok(crate::DroneState::from_quaternion(
         timestamp(t.as_ref())?,
-        position,
+        pose.position,
         linear,
-        q,
+        pose.orientation,
         angular,
         vec![0.0; 4],
     )?)

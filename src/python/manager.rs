@@ -2,7 +2,7 @@
 //! (which owns the names and the statistics), with the Python buffer
 //! objects kept beside it so that `get_buffer` returns them.
 
-use super::buffers::{PyStateBuffer, Store};
+use super::buffers::PyStateBuffer;
 use super::convert::{clock_arg, text_arg, type_name, ReplaceArg, SourceArg};
 use super::snapshot::PyStateSnapshot;
 use crate::sync::{lock, Mutex};
@@ -94,16 +94,9 @@ impl PyStateManager {
             if objects.contains_key(&name) {
                 self.core.unregister(&name)?;
             }
-            match &inner.store {
-                Store::Objects(sb) => {
-                    self.core
-                        .register_as(&name, sb.clone(), inner.type_label(py))?
-                }
-                Store::Fast { ring, .. } => {
-                    self.core
-                        .register_as(&name, ring.clone(), inner.type_label(py))?
-                }
-            }
+            inner
+                .store
+                .register(&self.core, &name, inner.type_label(py))?;
             objects.insert(name, b.clone().unbind())
         };
         drop(displaced);

@@ -5,24 +5,33 @@
 //! - [`errors`]: the mapping of [`Error`](crate::Error) to Python exceptions;
 //! - [`convert`]: sequences, ndarrays and pint quantities to SI floats;
 //! - [`states`], [`estimated`]: the state types;
-//! - [`snapshot`], [`buffers`], [`manager`]: snapshots, buffers, readers and
-//!   the registry;
+//! - [`snapshot`], [`buffers`], [`reader`], [`manager`]: snapshots,
+//!   buffers, readers and the registry; [`construct`]: the buffer classes'
+//!   constructor arguments;
+//! - [`store`]: the one place the two kinds of buffer (Python objects on a
+//!   `StateBuffer`, `FastDroneState` on a `SlotRing`) differ, behind one
+//!   trait that buffers, readers and subscriptions call;
+//! - [`wait`]: blocking waits in slices, signals checked between them;
 //! - [`control`]: `ControlLoop`, `RealTimeControlWrapper`, `SimVehicle`;
 //! - [`subscription`]: `subscribe`, `unsubscribe`, `wait_for_update_async`
 //!   (methods in `buffers.rs` that delegate there), the asyncio-queue-like
 //!   `Subscription` and its `UpdateEvent`s.
 
 mod buffers;
+mod construct;
 mod control;
 mod convert;
 mod errors;
 mod estimated;
 mod manager;
+mod reader;
 mod shared;
 mod snapshot;
 mod states;
+mod store;
 mod subscription;
 mod testing;
+mod wait;
 
 use pyo3::prelude::*;
 
@@ -42,7 +51,7 @@ fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<buffers::PyStateBuffer>()?;
     m.add_class::<buffers::PyDroneStateBuffer>()?;
     m.add_class::<buffers::PyFastDroneStateBuffer>()?;
-    m.add_class::<buffers::PyReader>()?;
+    m.add_class::<reader::PyReader>()?;
     m.add_class::<manager::PyStateManager>()?;
     m.add_function(wrap_pyfunction!(buffers::create_drone_state_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::create_fast_state_buffer, m)?)?;

@@ -2,7 +2,8 @@
 //! thread that never attaches to Python, and the Rust loops the loop
 //! benchmark compares against.
 
-use super::buffers::{PyStateBuffer, Store};
+use super::buffers::PyStateBuffer;
+use super::convert::Timeout;
 use super::errors::PanickedError;
 use super::states::PyFastDroneState;
 use crate::control::{bare_loop, ControlLoop, Flow, LoopConfig, Tick};
@@ -34,12 +35,9 @@ impl PyRustPublisher {
     /// Waits (the interpreter released, signals checked) for the thread to
     /// finish; returns how many states it published, or None if `timeout`
     /// seconds passed. `PanickedError` if the thread panicked.
-    #[pyo3(signature = (timeout=None))]
-    fn join(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<u64>> {
-        let timeout = timeout
-            .map(|t| super::control::limit_from_secs("timeout", t))
-            .transpose()?
-            .flatten();
+    #[pyo3(signature = (timeout=Timeout(None)), text_signature = "($self, timeout=None)")]
+    fn join(&self, py: Python<'_>, timeout: Timeout) -> PyResult<Option<u64>> {
+        let timeout = timeout.0;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         while !self.is_finished() {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -99,9 +97,9 @@ pub(crate) fn _publish_from_rust_thread(
     interval_s: f64,
 ) -> PyResult<PyRustPublisher> {
     let interval = duration_from_secs("interval_s", interval_s)?;
-    let ring: SlotRing<FastDroneState> = match &buffer.get().store {
-        Store::Fast { ring, .. } => ring.clone(),
-        Store::Objects(_) => {
+    let ring: SlotRing<FastDroneState> = match buffer.get().store.fast_ring() {
+        Some(ring) => ring.clone(),
+        None => {
             return Err(PyTypeError::new_err(
                 "expected a buffer of FastDroneState (FastDroneStateBuffer)",
             ))
@@ -120,10 +118,13 @@ pub(crate) fn _publish_from_rust_thread(
             for (i, state) in states.into_iter().enumerate() {
                 if !interval.is_zero() {
                     // Absolute deadlines: sleep to start + i * interval.
-                    let due = start + interval * i as u32;
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
+                    // (An interval too long to add up: no more sleeps.)
+                    let due = u32::try_from(i)
+                        .ok()
+                        .and_then(|i| interval.checked_mul(i))
+                        .and_then(|d| start.checked_add(d));
+                    if let Some(wait) = due.map(|d| d.saturating_duration_since(Instant::now())) {
+                        std::thread::sleep(wait);
                     }
                 }
                 if ring.publish(state, source).is_ok() {

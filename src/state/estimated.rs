@@ -1,7 +1,9 @@
 //! [`EstimatedState`]: an estimator's output, and its [`Pose`], [`Twist`]
 //! and [`Accel`].
 
-use super::{check_finite, normalise_quaternion, quaternion_to_rpy, unit_quaternion};
+use super::{
+    check_finite, normalise_quaternion, quaternion_to_rpy, rpy_to_quaternion, unit_quaternion,
+};
 use crate::{DroneState, Error, State};
 use nalgebra::UnitQuaternion;
 
@@ -46,6 +48,16 @@ impl Pose {
             position,
             orientation,
         })
+    }
+
+    /// A pose whose orientation is given as roll, pitch, yaw in radians
+    /// (DART-Planner's `Pose`), converted to a quaternion. A NaN or infinite
+    /// position is [`Error::NonFinite`] for `"pose.position"`, a NaN or
+    /// infinite angle for `"pose.orientation"`.
+    pub fn from_rpy(position: [f64; 3], rpy: [f64; 3]) -> Result<Self, Error> {
+        check_finite("pose.orientation", &rpy)?;
+        let q = rpy_to_quaternion(rpy);
+        Self::new(position, [q.w, q.i, q.j, q.k])
     }
 
     /// The orientation as a rotation (normalised; errors as in

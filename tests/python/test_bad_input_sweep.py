@@ -215,9 +215,9 @@ def fingerprint(buffer):
     )
 
 
-def seeded(make, state):
+def primed(make, state):
     buffer = make()
-    buffer.update_state(state, "seed", {"k": 1})
+    buffer.update_state(state, "setup", {"k": 1})
     return buffer
 
 
@@ -295,7 +295,7 @@ BUFFER_KINDS = {
 def buffer_targets() -> list[Target]:
     out = []
     for label, (make, good_state) in BUFFER_KINDS.items():
-        b = seeded(make, good_state())
+        b = primed(make, good_state())
         w = lambda b=b: [b]  # noqa: E731
         out += [
             Target(f"{label}.update_state(state=)", "state", "state", lambda v, b=b: b.update_state(v), w, True),
@@ -311,7 +311,7 @@ def buffer_targets() -> list[Target]:
             Target(f"{label}.subscribe(policy=)", "policy", "policy", lambda v, b=b: b.subscribe(policy=v), w),
             Target(f"{label}.unsubscribe(queue=)", "queue", "subscription", lambda v, b=b: b.unsubscribe(v), w),
         ]
-    d = seeded(DroneStateBuffer, drone())
+    d = primed(DroneStateBuffer, drone())
     out += [
         Target("DroneStateBuffer.update_from_estimator(estimated_state=)", "estimated_state", "state", lambda v: d.update_from_estimator(v), lambda: [d], True),
         Target(
@@ -323,7 +323,7 @@ def buffer_targets() -> list[Target]:
             True,
         ),
     ]
-    f = seeded(FastDroneStateBuffer, fast())
+    f = primed(FastDroneStateBuffer, fast())
     out += [
         Target("FastDroneStateBuffer.update_from_drone_state(drone_state=)", "drone_state", "state", lambda v: f.update_from_drone_state(v), lambda: [f], True),
         Target(
@@ -340,8 +340,8 @@ def buffer_targets() -> list[Target]:
 
 def manager_targets() -> list[Target]:
     m = StateManager()
-    d = seeded(DroneStateBuffer, drone())
-    fb = seeded(FastDroneStateBuffer, fast())
+    d = primed(DroneStateBuffer, drone())
+    fb = primed(FastDroneStateBuffer, fast())
     m.register_buffer("drone", d)
     m.register_buffer("fast", fb)
     w = lambda: [d, fb]  # noqa: E731

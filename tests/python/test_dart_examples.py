@@ -1,5 +1,5 @@
-"""The seed's (DART-Planner's) "Usage Examples" and "Migration Guide", with
-only the import changed. The async-subscription and control-wrapper examples
+"""DART-Planner's "Usage Examples" and "Migration Guide", with only the
+import changed. The async-subscription and control-wrapper examples
 are covered by their own work."""
 
 import threading

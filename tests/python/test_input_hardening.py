@@ -134,7 +134,7 @@ def test_quantity_like_objects_that_are_not_pint_name_the_field():
 
 def test_a_rejected_state_publishes_nothing():
     for buffer in (DroneStateBuffer(), FastDroneStateBuffer()):
-        buffer.update_state(FastDroneState(timestamp=1.0).to_drone_state(), "seed")
+        buffer.update_state(FastDroneState(timestamp=1.0).to_drone_state(), "setup")
         before = fingerprint(buffer)
         for bad in NOT_REAL.values():
             with pytest.raises((TypeError, ValueError)):

@@ -154,9 +154,14 @@ def test_a_burst_from_a_rust_thread_arrives_whole_in_order_and_batched(monkeypat
         buffer = rtstate.create_fast_state_buffer(buffer_size=8)
         sub = buffer.subscribe(10_000)
         states = [FastDroneState(timestamp=float(i)) for i in range(2000)]
+        # The first get() waits on the empty queue before the burst starts,
+        # so at least one wake-up is needed whatever the scheduling.
+        first = asyncio.ensure_future(sub.get())
+        await asyncio.sleep(0)
         pub = _publish_from_rust_thread(buffer, states, 0.0)
         got = []
         async with asyncio.timeout(30.0):
+            got.append((await first).version)
             while len(got) < len(states):
                 got.append((await sub.get()).version)
         assert got == list(range(1, len(states) + 1))

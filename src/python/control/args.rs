@@ -3,13 +3,12 @@
 //! note). Each parameter type knows its name; `text_signature` on the
 //! methods keeps the defaults readable.
 
-use super::super::convert::{floats, type_name};
+use super::super::convert::{finite, floats, limit, real, type_name};
 use crate::Error;
 use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyComplex, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyString};
 use std::time::Duration;
 
 /// The dtype kind of a numpy scalar (`"i"`, `"f"`, `"b"`, …), if `value`
@@ -30,28 +29,6 @@ fn numpy_kind(value: &Bound<'_, PyAny>) -> Option<String> {
         .ok()?
         .extract()
         .ok()
-}
-
-/// A real number for `name`: an int or a float (Python's or numpy's), not
-/// a bool, a complex, a string, `None` or a container. NaN and infinities
-/// pass (callers say what they refuse).
-pub(super) fn real(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
-    let plain = value.is_instance_of::<PyFloat>()
-        || (value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>());
-    let numpy = || matches!(numpy_kind(value).as_deref(), Some("i" | "u" | "f"));
-    if plain || numpy() {
-        if let Ok(x) = value.extract::<f64>() {
-            return Ok(x);
-        }
-        return Err(PyValueError::new_err(format!(
-            "`{name}` is too large, got {}",
-            value.repr().map(|r| r.to_string()).unwrap_or_default()
-        )));
-    }
-    Err(PyTypeError::new_err(format!(
-        "`{name}` expects a real number, got {}",
-        type_name(value)
-    )))
 }
 
 /// An integer for `name` (Python's or numpy's, not a bool), in `lo..=hi`.
@@ -97,32 +74,6 @@ pub(super) fn rate(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
     Ok(hz)
 }
 
-/// A limit in seconds for `name`: `None`, +inf or a value too large to
-/// represent mean no limit (`None`); negative or NaN is a `ValueError`.
-pub(super) fn limit(value: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<Duration>> {
-    if value.is_none() {
-        return Ok(None);
-    }
-    let secs = real(value, name)?;
-    if secs.is_nan() || secs < 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "`{name}` must be a number of seconds ≥ 0 (or None: no limit), got {secs}"
-        )));
-    }
-    Ok(Duration::try_from_secs_f64(secs).ok())
-}
-
-/// A finite real for `name`.
-pub(super) fn finite(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
-    let x = real(value, name)?;
-    if !x.is_finite() {
-        return Err(PyValueError::new_err(format!(
-            "`{name}` must be finite, got {x}"
-        )));
-    }
-    Ok(x)
-}
-
 /// A finite real > 0 for `name`.
 pub(super) fn positive(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
     let x = real(value, name)?;
@@ -143,74 +94,6 @@ pub(super) fn non_negative(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64
         )));
     }
     Ok(x)
-}
-
-/// Refuses anything that is not made of real numbers, naming `field`:
-/// `str`, `bytes`, `bool`, `complex`, `None`, and arrays of such dtypes
-/// (bool, complex, strings, dates) raise `TypeError`. A pint quantity is
-/// checked through its magnitude; sequences element by element.
-pub(super) fn check_real(value: &Bound<'_, PyAny>, field: &str) -> PyResult<()> {
-    fn refuse(value: &Bound<'_, PyAny>, field: &str) -> PyErr {
-        PyTypeError::new_err(format!(
-            "{field} must be made of real numbers, got {}",
-            type_name(value)
-        ))
-    }
-    fn walk(value: &Bound<'_, PyAny>, field: &str, depth: u32) -> PyResult<()> {
-        let py = value.py();
-        if value.is_instance_of::<PyBool>() {
-            return Err(refuse(value, field));
-        }
-        if value.is_instance_of::<PyFloat>() && !value.is_instance_of::<PyComplex>() {
-            return Ok(());
-        }
-        if value.is_instance_of::<PyInt>() {
-            return Ok(());
-        }
-        if value.is_none()
-            || value.is_instance_of::<PyComplex>()
-            || value.is_instance_of::<PyString>()
-            || value.is_instance_of::<PyBytes>()
-            || depth > 4
-        {
-            return Err(refuse(value, field));
-        }
-        if value.hasattr(intern!(py, "magnitude"))? && value.hasattr(intern!(py, "units"))? {
-            let module: String = value
-                .get_type()
-                .getattr(intern!(py, "__module__"))?
-                .extract()
-                .unwrap_or_default();
-            if !module.starts_with("pint") {
-                return Err(PyTypeError::new_err(format!(
-                    "{field}: {} has `magnitude` and `units` but is not a pint quantity",
-                    type_name(value)
-                )));
-            }
-            return walk(&value.getattr(intern!(py, "magnitude"))?, field, depth + 1);
-        }
-        if let Ok(dtype) = value.getattr(intern!(py, "dtype")) {
-            if let Ok(kind) = dtype.getattr(intern!(py, "kind")) {
-                let kind: String = kind.extract().unwrap_or_default();
-                match kind.as_str() {
-                    "f" | "i" | "u" => return Ok(()),
-                    "O" => {}
-                    _ => return Err(refuse(value, field)),
-                }
-            }
-        }
-        match value.try_iter() {
-            Ok(items) => {
-                for item in items {
-                    walk(&item?, field, depth + 1)?;
-                }
-                Ok(())
-            }
-            // Not a number, not a sequence: the converter names it.
-            Err(_) => Ok(()),
-        }
-    }
-    walk(value, field, 0)
 }
 
 /// A callback argument: callable or None, else `TypeError` naming `name`.
@@ -236,8 +119,7 @@ pub(super) fn gain(
     let Some(v) = value.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
-    check_real(v, field)?;
-    let xs = match v.extract::<f64>() {
+    let xs = match real(v, field) {
         Ok(x) => [x; 3],
         Err(_) => {
             let xs = floats(v, field, None)?;
@@ -266,7 +148,7 @@ macro_rules! param {
         impl<'a, 'py> FromPyObject<'a, 'py> for $ty {
             type Error = PyErr;
             fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-                let convert: fn(&Bound<'py, PyAny>, &str) -> PyResult<$inner> = $convert;
+                let convert: fn(&Bound<'py, PyAny>, &'static str) -> PyResult<$inner> = $convert;
                 convert(&obj.to_owned(), $name).map($ty)
             }
         }
@@ -310,13 +192,7 @@ param!(
     flag
 );
 param!(
-    /// `timeout` of a stop or a wait: see [`limit`].
-    WaitLimit(Option<Duration>),
-    "timeout",
-    limit
-);
-param!(
-    /// `duration` of `run`: see [`limit`].
+    /// `duration` of `run`: see [`limit`] (None: until stopped).
     RunDuration(Option<Duration>),
     "duration",
     limit

@@ -18,7 +18,7 @@
 //!   are that brief lock and atomic loads, so any thread can call them at
 //!   any time, the loop's own callback included.
 //! - `stop()` and `run()` wait on a clone of the handle, detached from the
-//!   interpreter, in slices of at most 100 ms with signals checked between
+//!   interpreter, in slices of at most 50 ms with signals checked between
 //!   them (Ctrl-C raises `KeyboardInterrupt`; `run` stops the loop first).
 //!   A loop thread can therefore always take the GIL to finish its tick.
 //! - `start()` claims a `starting` flag under the mutex, so that of
@@ -37,7 +37,8 @@
 //! `__cause__`. The loop goes on unless `stop_on_error` is set; a loop that
 //! stopped on an error raises the same from `stop()` and `run()`.
 
-use super::convert::type_name;
+use super::convert::{type_name, Timeout};
+use super::wait::wait_until_done;
 use crate::control::{
     ControlLoop, Flow, Handle, LoopConfig, LoopStats, Percentiles, RtPolicy, RtSettings,
     StopReason, Tick, TickResult,
@@ -56,7 +57,7 @@ mod wrapper;
 
 use args::{
     CpuAffinity, FrequencyHz, LockMemory, Priority, RealtimePolicy, RunDuration, SpinUs,
-    StopOnError, TimerSlackNs, WaitLimit,
+    StopOnError, TimerSlackNs,
 };
 
 pyo3::create_exception!(
@@ -67,9 +68,6 @@ pyo3::create_exception!(
 );
 
 // ---------------------------------------------------------------- runner --
-
-/// The longest a wait on a loop stays detached before it checks signals.
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 /// What a runner holds. Its mutex is held only to read or swap these two
 /// fields: never across a wait, a spawn or foreign code, so any thread (a
@@ -90,18 +88,6 @@ struct Current {
 type Slot = Mutex<Current>;
 
 static LOOPS: Mutex<Vec<Weak<Slot>>> = Mutex::new(Vec::new());
-
-/// A timeout or duration in seconds from Python: `ValueError` naming
-/// `name` for NaN or a negative value; `None` (no limit) for +inf or a
-/// value too large to represent.
-pub(super) fn limit_from_secs(name: &'static str, secs: f64) -> PyResult<Option<Duration>> {
-    if secs.is_nan() || secs < 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be a number of seconds ≥ 0, got {secs}"
-        )));
-    }
-    Ok(Duration::try_from_secs_f64(secs).ok())
-}
 
 /// `Instant::now() + limit`, or `None` (no deadline) when there is no limit
 /// or it does not fit.
@@ -177,7 +163,7 @@ impl Runner {
     }
 
     /// Asks the loop to stop and waits up to `timeout` (detached, signals
-    /// checked every 100 ms). `None` if it was never started.
+    /// checked every 50 ms). `None` if it was never started.
     fn stop(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<Option<LoopStats>> {
         let handle = {
             let mut current = lock(&self.slot);
@@ -191,26 +177,12 @@ impl Runner {
             return Ok(None);
         };
         handle.request_stop();
-        let give_up = deadline(timeout);
-        loop {
-            let slice = give_up
-                .map(|d| {
-                    d.saturating_duration_since(Instant::now())
-                        .min(SIGNAL_CHECK)
-                })
-                .unwrap_or(SIGNAL_CHECK);
-            let h = handle.clone();
-            if py.detach(move || h.wait(slice)) {
-                break;
-            }
-            py.check_signals()?;
-            if give_up.is_some_and(|d| Instant::now() >= d) {
-                return Err(PyTimeoutError::new_err(format!(
-                    "the loop did not stop within {:.3} s (a tick is still running); \
-                     it has been asked to stop and will after the tick returns",
-                    timeout.unwrap_or_default().as_secs_f64()
-                )));
-            }
+        if !wait_until_done(py, timeout, |slice| handle.wait(slice))? {
+            return Err(PyTimeoutError::new_err(format!(
+                "the loop did not stop within {:.3} s (a tick is still running); \
+                 it has been asked to stop and will after the tick returns",
+                timeout.unwrap_or_default().as_secs_f64()
+            )));
         }
         // Finished: joining does not wait for a tick.
         py.detach(move || handle.stop(Duration::MAX))
@@ -527,13 +499,9 @@ impl PyControlLoop {
     /// still runs after `timeout` (the loop stops once it returns);
     /// `CallbackError` (original as `__cause__`) if the loop had stopped on
     /// a callback error (`stop_on_error`).
-    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+    #[pyo3(signature = (timeout=Timeout::secs(1)),
         text_signature = "($self, timeout=1.0)")]
-    fn stop<'py>(
-        &self,
-        py: Python<'py>,
-        timeout: WaitLimit,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn stop<'py>(&self, py: Python<'py>, timeout: Timeout) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(stats) = self.runner.stop(py, timeout.0)? else {
             return Ok(None);
         };
@@ -548,7 +516,7 @@ impl PyControlLoop {
     }
 
     /// Starts the loop if needed and blocks the caller (interpreter
-    /// released in 100 ms slices, signals checked between them) until it
+    /// released in 50 ms slices, signals checked between them) until it
     /// stops by itself or `duration` s have passed (None, +inf or a value
     /// too large to represent: no limit), then stops it and returns its
     /// statistics. Ctrl-C stops the loop and raises `KeyboardInterrupt`.
@@ -565,22 +533,11 @@ impl PyControlLoop {
         let Some(handle) = self.runner.handle() else {
             return stats_dict(py, &self.runner.stats()?);
         };
-        loop {
-            let slice = until
-                .map(|u| {
-                    u.saturating_duration_since(Instant::now())
-                        .min(SIGNAL_CHECK)
-                })
-                .unwrap_or(SIGNAL_CHECK);
-            let h = handle.clone();
-            let finished = py.detach(move || h.wait(slice));
-            if let Err(e) = py.check_signals() {
-                let _ = self.runner.stop(py, Some(Duration::from_secs(1)));
-                return Err(e);
-            }
-            if finished || until.is_some_and(|u| Instant::now() >= u) {
-                break;
-            }
+        let remaining = until.map(|u| u.saturating_duration_since(Instant::now()));
+        if let Err(e) = wait_until_done(py, remaining, |slice| handle.wait(slice)) {
+            // A signal (Ctrl-C): stop the loop, then raise.
+            let _ = self.runner.stop(py, Some(Duration::from_secs(1)));
+            return Err(e);
         }
         let stats = match self.runner.stop(py, Some(Duration::from_secs(1)))? {
             Some(s) => s,

@@ -1,13 +1,12 @@
 //! `SimVehicle`: the Rust simulation, steppable from Python or run by a Rust
 //! loop that applies a command buffer's latest command.
 
-use super::super::buffers::{PyStateBuffer, Store};
+use super::super::buffers::PyStateBuffer;
 use super::super::convert::now;
-use super::super::convert::{array_n, type_name};
+use super::super::convert::{array_n, type_name, Timeout};
 use super::super::states::PyFastDroneState;
 use super::args::{
-    check_real, Drag, Gravity, Mass, PitchRate, RateHz, RateTimeConstant, RollRate, StepDt, Thrust,
-    WaitLimit, YawRate,
+    Drag, Gravity, Mass, PitchRate, RateHz, RateTimeConstant, RollRate, StepDt, Thrust, YawRate,
 };
 use super::wrapper::PyRealTimeControlWrapper;
 use super::{loop_config, Runner};
@@ -19,7 +18,6 @@ use crate::SlotRing;
 use crate::Source;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use std::time::Duration;
 
 /// `rtstate.control.sim::Vehicle`, steppable from Python or by a Rust loop
 /// that applies the latest command of a wrapper (or of `set_command`).
@@ -45,10 +43,7 @@ impl PySimVehicle {
     ) -> PyResult<Self> {
         let disturbance = match disturbance.filter(|d| !d.is_none()) {
             None => [0.0; 3],
-            Some(d) => {
-                check_real(&d, "disturbance")?;
-                array_n::<3>(&d, "disturbance", Some("N"))?
-            }
+            Some(d) => array_n::<3>(&d, "disturbance", Some("N"))?,
         };
         let mut v = Vehicle::new(mass.0, gravity.0);
         v.drag = drag.0;
@@ -161,10 +156,10 @@ impl PySimVehicle {
             Some(c) => c.get().autopilot.command.clone(),
             None => self.command.clone(),
         };
-        let truth = match state_buffer.as_ref().map(|b| &b.get().store) {
+        let truth = match state_buffer.as_ref().map(|b| b.get().store.fast_ring()) {
             None => None,
-            Some(Store::Fast { ring, .. }) => Some(ring.clone()),
-            Some(Store::Objects(_)) => return Err(PyTypeError::new_err(
+            Some(Some(ring)) => Some(ring.clone()),
+            Some(None) => return Err(PyTypeError::new_err(
                 "`state_buffer` must be a FastDroneStateBuffer or None, got a buffer of objects",
             )),
         };
@@ -188,9 +183,9 @@ impl PySimVehicle {
     }
 
     /// Stops the sim loop.
-    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+    #[pyo3(signature = (timeout=Timeout::secs(1)),
         text_signature = "($self, timeout=1.0)")]
-    fn stop(&self, py: Python<'_>, timeout: WaitLimit) -> PyResult<()> {
+    fn stop(&self, py: Python<'_>, timeout: Timeout) -> PyResult<()> {
         let runner = lock(&self.runner).take();
         if let Some(r) = runner {
             r.stop(py, timeout.0)?;

@@ -1,18 +1,17 @@
 //! `RealTimeControlWrapper`: DART-Planner's wrapper on the Rust autopilot,
 //! with Python callbacks called from the loop thread only when set.
 
-use super::super::buffers::{
-    Entry, PyDroneStateBuffer, PyFastDroneStateBuffer, PyStateBuffer, Store,
-};
-use super::super::convert::{floats, now, type_name};
+use super::super::buffers::{PyDroneStateBuffer, PyFastDroneStateBuffer, PyStateBuffer};
+use super::super::convert::{floats, now, real, type_name, Timeout};
 use super::super::estimated::drone_state_from_estimate;
 use super::super::states::{PyDroneState, PyFastDroneState};
+use super::super::store::Entry;
 use super::super::subscription;
 use super::args::{
-    callback_arg, check_real, gain, CpuAffinity, FrequencyHz, LockMemory, Priority, RealtimePolicy,
-    SpinUs, TimerSlackNs, UseFastState, WaitLimit,
+    callback_arg, gain, CpuAffinity, FrequencyHz, LockMemory, Priority, RealtimePolicy, SpinUs,
+    TimerSlackNs, UseFastState,
 };
-use super::{loop_config, stats_dict, LastError, Runner, SIGNAL_CHECK};
+use super::{loop_config, stats_dict, LastError, Runner};
 use crate::control::pid::{Command, Config, Gains, Setpoint, StageGains};
 use crate::control::Relaxed;
 use crate::control::RtPolicy;
@@ -24,7 +23,6 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use std::time::{Duration, Instant};
 
 /// The default buffer sizes (those of the Python classes).
 const DEFAULT_FAST_SIZE: usize = 5;
@@ -194,15 +192,16 @@ impl PyRealTimeControlWrapper {
                 Bound::new(py, init)?.into_super()
             }
         };
-        let (ring, mirror) = match &buffer.get().store {
-            Store::Fast { ring, .. } => (ring.clone(), None),
-            Store::Objects(objects) => {
+        let store = &buffer.get().store;
+        let (ring, mirror) = match (store.fast_ring(), store.objects()) {
+            (Some(ring), _) => (ring.clone(), None),
+            (None, objects) => {
                 let ring = SlotRing::checked(8)?;
-                let mirror = Mirror {
+                let mirror = objects.map(|objects| Mirror {
                     ring: ring.clone(),
                     objects: objects.clone(),
-                };
-                (ring, Some(mirror))
+                });
+                (ring, mirror)
             }
         };
         let autopilot = Autopilot::new(ring, Config::default())?;
@@ -308,9 +307,9 @@ impl PyRealTimeControlWrapper {
 
     /// Stops the loop, waiting up to `timeout` s (`TimeoutError` if a
     /// callback still runs then; the loop stops after it returns).
-    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+    #[pyo3(signature = (timeout=Timeout::secs(1)),
         text_signature = "($self, timeout=1.0)")]
-    fn stop(&self, py: Python<'_>, timeout: WaitLimit) -> PyResult<()> {
+    fn stop(&self, py: Python<'_>, timeout: Timeout) -> PyResult<()> {
         self.runner.stop(py, timeout.0).map(|_| ())
     }
 
@@ -355,7 +354,7 @@ impl PyRealTimeControlWrapper {
         // Convert and check everything first: a state refused here leaves
         // the buffer and the mirror untouched.
         let fast = PyFastDroneState::extract_state(&state)?;
-        let mirror_source = Source::intern(&source.to_cow()?);
+        let mirror_source = Source::try_intern(&source.to_cow()?)?;
         if let Ok(f) = state.cast::<PyFastDroneState>() {
             let d = crate::DroneState::from(f.get().inner);
             state = Bound::new(py, PyDroneState::wrap(d))?.into_any();
@@ -385,18 +384,6 @@ impl PyRealTimeControlWrapper {
         thrust: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Version> {
         use super::super::convert::array_or;
-        for (value, field) in [
-            (&position_setpoint, "position_setpoint"),
-            (&velocity_setpoint, "velocity_setpoint"),
-            (&attitude_setpoint, "attitude_setpoint"),
-            (&angular_velocity_setpoint, "angular_velocity_setpoint"),
-            (&thrust, "thrust"),
-        ] {
-            // None keeps the current value; anything else must be real.
-            if let Some(v) = value.as_ref().filter(|v| !v.is_none()) {
-                check_real(v, field)?;
-            }
-        }
         let mut sp = self.setpoint();
         sp.position = array_or(
             position_setpoint.as_ref(),
@@ -423,7 +410,7 @@ impl PyRealTimeControlWrapper {
             sp.angular_velocity,
         )?;
         if let Some(t) = thrust.filter(|t| !t.is_none()) {
-            sp.thrust = match t.extract::<f64>() {
+            sp.thrust = match real(&t, "thrust") {
                 Ok(x) => x,
                 Err(_) => {
                     let xs = floats(&t, "thrust", Some("N"))?;
@@ -570,51 +557,28 @@ impl PyRealTimeControlWrapper {
             .call_method1(intern!(py, "get_state_at_time"), (target_time, max_age))
     }
 
-    /// Blocks (interpreter released, signals checked every 100 ms, so
+    /// Blocks (interpreter released, signals checked every 50 ms, so
     /// Ctrl-C arrives promptly) for the next state; None after `timeout` s
     /// (+inf or too large to represent: no limit).
-    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+    #[pyo3(signature = (timeout=Timeout::secs(1)),
         text_signature = "($self, timeout=1.0)")]
     fn wait_for_state_update(
         &self,
         py: Python<'_>,
-        timeout: WaitLimit,
+        timeout: Timeout,
     ) -> PyResult<Option<Py<super::super::snapshot::PyStateSnapshot>>> {
-        let limit = timeout.0;
-        let give_up = limit.and_then(|d| Instant::now().checked_add(d));
         let buffer = self.buffer(py).get();
-        let after = buffer.version();
-        loop {
-            let slice = give_up
-                .map(|d| {
-                    d.saturating_duration_since(Instant::now())
-                        .min(SIGNAL_CHECK)
-                })
-                .unwrap_or(SIGNAL_CHECK);
-            let result = match &buffer.store {
-                Store::Objects(b) => py.detach(|| b.wait_for_update(after, slice)),
-                Store::Fast { ring, .. } => py.detach(|| ring.wait_for_update(after, slice)),
-            };
-            match result {
-                Ok(_) => return buffer.latest(py),
-                Err(Error::Timeout(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            py.check_signals()?;
-            if give_up.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-        }
+        buffer.wait_after(py, buffer.version(), timeout.0)
     }
 
     /// Awaits the next state; None after `timeout` s (the buffer's
     /// `wait_for_update_async`, called directly).
-    #[pyo3(signature = (timeout=WaitLimit(Some(Duration::from_secs(1)))),
+    #[pyo3(signature = (timeout=Timeout::secs(1)),
         text_signature = "($self, timeout=1.0)")]
     fn wait_for_state_update_async<'py>(
         &self,
         py: Python<'py>,
-        timeout: WaitLimit,
+        timeout: Timeout,
     ) -> PyResult<Bound<'py, PyAny>> {
         let secs = timeout.0.map_or(f64::INFINITY, |d| d.as_secs_f64());
         subscription::wait_for_update_async(self.buffer(py), secs)

@@ -1,61 +1,39 @@
 //! `UpdateEvent`: one publish as a subscriber receives it, holding the
 //! Rust snapshot and building Python objects on the consumer's side.
 
-use super::super::buffers::Entry;
-use super::super::states::PyFastDroneState;
-use crate::{FastDroneState, Snapshot, Source};
+use super::super::store::Event;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyString};
-use std::sync::Arc;
 
 /// The event keys, in DART-Planner's order.
 const KEYS: [&str; 4] = ["state", "version", "timestamp", "source"];
 
-/// What a subscription carries, whichever the store.
-pub(super) enum EventData {
-    Object(Arc<Snapshot<Entry>>),
-    Fast(Snapshot<FastDroneState>),
-    /// Rebuilt from a pickle or a deep copy: the values themselves.
-    Plain {
-        state: Py<PyAny>,
-        version: u64,
-        timestamp: f64,
-        published_at: f64,
-        source: Py<PyString>,
-    },
+/// An event rebuilt from a pickle or a deep copy: the values themselves.
+struct Plain {
+    state: Py<PyAny>,
+    version: u64,
+    timestamp: f64,
+    published_at: f64,
+    source: Py<PyString>,
 }
 
-impl EventData {
+impl Event for Plain {
     fn version(&self) -> u64 {
-        match self {
-            EventData::Object(s) => s.version,
-            EventData::Fast(s) => s.version,
-            EventData::Plain { version, .. } => *version,
-        }
+        self.version
     }
     fn timestamp(&self) -> f64 {
-        match self {
-            EventData::Object(s) => s.timestamp,
-            EventData::Fast(s) => s.timestamp,
-            EventData::Plain { timestamp, .. } => *timestamp,
-        }
+        self.timestamp
     }
     fn published_at(&self) -> f64 {
-        match self {
-            EventData::Object(s) => s.published_at,
-            EventData::Fast(s) => s.published_at,
-            EventData::Plain { published_at, .. } => *published_at,
-        }
+        self.published_at
     }
     fn source<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        let interned = |s: Source| PyString::intern(py, s.as_str());
-        match self {
-            EventData::Object(s) => interned(s.source),
-            EventData::Fast(s) => interned(s.source),
-            EventData::Plain { source, .. } => source.bind(py).clone(),
-        }
+        self.source.bind(py).clone()
+    }
+    fn state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.state.clone_ref(py))
     }
 }
 
@@ -71,13 +49,13 @@ pub(crate) fn _update_event(
 ) -> PyResult<Py<PyUpdateEvent>> {
     PyUpdateEvent::new(
         py,
-        EventData::Plain {
+        Box::new(Plain {
             state,
             version,
             timestamp,
             published_at,
             source: source.unbind(),
-        },
+        }),
     )
 }
 
@@ -85,12 +63,12 @@ pub(crate) fn _update_event(
 /// `event.version`, with keys `state version timestamp source`.
 #[pyclass(frozen, module = "rtstate", name = "UpdateEvent")]
 pub struct PyUpdateEvent {
-    data: EventData,
+    data: Box<dyn Event>,
     state: PyOnceLock<Py<PyAny>>,
 }
 
 impl PyUpdateEvent {
-    pub(super) fn new(py: Python<'_>, data: EventData) -> PyResult<Py<PyUpdateEvent>> {
+    pub(super) fn new(py: Python<'_>, data: Box<dyn Event>) -> PyResult<Py<PyUpdateEvent>> {
         Py::new(
             py,
             PyUpdateEvent {
@@ -117,11 +95,7 @@ impl PyUpdateEvent {
     #[getter]
     fn state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.state
-            .get_or_try_init(py, || match &self.data {
-                EventData::Object(s) => Ok(s.state.state.clone_ref(py)),
-                EventData::Fast(s) => Ok(Py::new(py, PyFastDroneState::wrap(s.state))?.into_any()),
-                EventData::Plain { state, .. } => Ok(state.clone_ref(py)),
-            })
+            .get_or_try_init(py, || self.data.state(py))
             .map(|s| s.clone_ref(py))
     }
 

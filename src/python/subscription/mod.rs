@@ -48,78 +48,25 @@
 //! - **Events** hold the Rust snapshot and build Python objects on access
 //!   on the consumer's side (the state once, then cached).
 
-use super::buffers::{Entry, PyStateBuffer, Store};
+use super::buffers::PyStateBuffer;
+use super::convert::Timeout;
+use super::store::{Event, Queue};
 use super::testing;
+use super::wait::wait_in_slices;
 
 mod event;
 mod waker;
 
-use crate::{
-    duration_from_secs, Error, FastDroneState, Policy, Snapshot, Subscription,
-    SubscriptionCounters, MAX_CAPACITY,
-};
+use crate::{duration_from_secs, Error, Policy, MAX_CAPACITY};
+use event::_update_event;
 pub use event::PyUpdateEvent;
-use event::{_update_event, EventData};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 use waker::fd_waker;
-
-/// The longest a blocking receive waits between two checks for signals
-/// (Ctrl-C); an event wakes it at once.
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
-
-// ---------------------------------------------------------------------------
-// The subscription
-// ---------------------------------------------------------------------------
-
-/// The core subscription, whichever the store.
-enum Kind {
-    Objects(Subscription<Arc<Snapshot<Entry>>>),
-    Fast(Subscription<Snapshot<FastDroneState>>),
-}
-
-/// Dispatches `$body` on the inner `Subscription` as `$s`.
-macro_rules! with_sub {
-    ($kind:expr, $s:ident => $body:expr) => {
-        match $kind {
-            Kind::Objects($s) => $body,
-            Kind::Fast($s) => $body,
-        }
-    };
-}
-
-impl Kind {
-    fn try_recv(&self) -> Result<EventData, Error> {
-        match self {
-            Kind::Objects(s) => s.try_recv().map(EventData::Object),
-            Kind::Fast(s) => s.try_recv().map(EventData::Fast),
-        }
-    }
-
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<EventData, Error>> {
-        match self {
-            Kind::Objects(s) => s.poll_recv(cx).map(|r| r.map(EventData::Object)),
-            Kind::Fast(s) => s.poll_recv(cx).map(|r| r.map(EventData::Fast)),
-        }
-    }
-
-    fn recv_timeout(&self, timeout: Duration) -> Result<EventData, Error> {
-        match self {
-            Kind::Objects(s) => s.recv_timeout(timeout).map(EventData::Object),
-            Kind::Fast(s) => s.recv_timeout(timeout).map(EventData::Fast),
-        }
-    }
-
-    fn counters(&self) -> SubscriptionCounters {
-        with_sub!(self, s => s.counters())
-    }
-}
 
 fn policy_name(policy: Policy) -> &'static str {
     match policy {
@@ -156,7 +103,7 @@ fn glue<'py>(
 /// drops per its policy and counts the drop.
 #[pyclass(frozen, module = "rtstate", name = "Subscription")]
 pub struct PySubscription {
-    kind: Kind,
+    queue: Box<dyn Queue>,
     waker: Waker,
     /// `rtstate._asyncio._Waiters`: the read end and the pending futures.
     waiters: Py<PyAny>,
@@ -164,7 +111,11 @@ pub struct PySubscription {
 }
 
 impl PySubscription {
-    fn event(&self, py: Python<'_>, r: Result<EventData, Error>) -> PyResult<Py<PyUpdateEvent>> {
+    fn event(
+        &self,
+        py: Python<'_>,
+        r: Result<Box<dyn Event>, Error>,
+    ) -> PyResult<Py<PyUpdateEvent>> {
         PyUpdateEvent::new(py, r?)
     }
 }
@@ -184,7 +135,7 @@ impl PySubscription {
     /// `ClosedError` once ended and drained.
     fn get_nowait(&self, py: Python<'_>) -> PyResult<Py<PyUpdateEvent>> {
         static QUEUE_EMPTY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-        match self.kind.try_recv() {
+        match self.queue.try_recv() {
             Err(Error::Empty) => Err(PyErr::from_type(
                 QUEUE_EMPTY.import(py, "asyncio", "QueueEmpty")?.clone(),
                 (),
@@ -196,7 +147,7 @@ impl PySubscription {
     /// The next event, or None with the waker registered (used by the
     /// asyncio glue); `ClosedError` once ended and drained.
     fn _poll(&self, py: Python<'_>) -> PyResult<Option<Py<PyUpdateEvent>>> {
-        match self.kind.poll_recv(&mut Context::from_waker(&self.waker)) {
+        match self.queue.poll_recv(&mut Context::from_waker(&self.waker)) {
             Poll::Pending => Ok(None),
             Poll::Ready(r) => self.event(py, r).map(Some),
         }
@@ -204,30 +155,16 @@ impl PySubscription {
 
     /// Blocks (the interpreter released) for the next event; None after
     /// `timeout` seconds (None: no limit) or once ended and drained.
-    #[pyo3(signature = (timeout=None))]
-    fn _recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyUpdateEvent>>> {
-        let timeout = timeout
-            .map(|t| duration_from_secs("timeout", t))
-            .transpose()?;
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            let chunk = match deadline {
-                Some(d) => d
-                    .saturating_duration_since(Instant::now())
-                    .min(SIGNAL_CHECK),
-                None => SIGNAL_CHECK,
-            };
-            let kind = &self.kind;
-            match py.detach(|| kind.recv_timeout(chunk)) {
-                Err(Error::Timeout(_)) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(None);
-                    }
-                    py.check_signals()?;
-                }
-                Err(Error::Closed) => return Ok(None),
-                r => return self.event(py, r).map(Some),
-            }
+    #[pyo3(signature = (timeout=Timeout(None)), text_signature = "($self, timeout=None)")]
+    fn _recv(&self, py: Python<'_>, timeout: Timeout) -> PyResult<Option<Py<PyUpdateEvent>>> {
+        let queue = &self.queue;
+        let event = wait_in_slices(py, timeout.0, |slice| match queue.recv_timeout(slice) {
+            Err(Error::Closed) => Ok(None),
+            r => r.map(Some),
+        })?;
+        match event.flatten() {
+            Some(e) => self.event(py, Ok(e)).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -265,7 +202,7 @@ impl PySubscription {
 
     /// Events queued now.
     fn qsize(&self) -> usize {
-        with_sub!(&self.kind, s => s.len())
+        self.queue.len()
     }
 
     /// Whether no event is queued now.
@@ -275,31 +212,31 @@ impl PySubscription {
 
     /// Whether the queue is full now (the next publish drops an event).
     fn full(&self) -> bool {
-        with_sub!(&self.kind, s => s.is_full())
+        self.queue.is_full()
     }
 
     /// The queue's capacity (1 for `keep_latest`).
     #[getter]
     fn maxsize(&self) -> usize {
-        with_sub!(&self.kind, s => s.capacity())
+        self.queue.capacity()
     }
 
     /// `"drop_oldest"`, `"drop_newest"` or `"keep_latest"`.
     #[getter]
     fn policy(&self) -> &'static str {
-        policy_name(with_sub!(&self.kind, s => s.policy()))
+        policy_name(self.queue.policy())
     }
 
     /// Whether the subscription has ended (it may still hold events).
     #[getter]
     fn closed(&self) -> bool {
-        with_sub!(&self.kind, s => s.is_closed())
+        self.queue.is_closed()
     }
 
     /// Ends the subscription: the buffer stops filling it and pending
     /// `get()`s wake; queued events can still be taken.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        with_sub!(&self.kind, s => s.close());
+        self.queue.close();
         // The asyncio glue removes its reader from the loop.
         self.waiters.call_method0(py, intern!(py, "_closed"))?;
         Ok(())
@@ -311,7 +248,7 @@ impl PySubscription {
     /// `{"delivered", "dropped", "gaps", "duplicates"}` of this subscription.
     #[getter]
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.kind.counters();
+        let c = self.queue.counters();
         let d = PyDict::new(py);
         d.set_item(intern!(py, "delivered"), c.delivered)?;
         d.set_item(intern!(py, "dropped"), c.dropped)?;
@@ -362,14 +299,11 @@ pub(crate) fn subscribe(
                 "queue_size must be between 1 and {MAX_CAPACITY}, got {queue_size}"
             ))
         })?;
-    let kind = match &buffer.get().store {
-        Store::Objects(b) => Kind::Objects(b.subscribe(capacity, policy)?),
-        Store::Fast { ring, .. } => Kind::Fast(ring.subscribe(capacity, policy)?),
-    };
+    let queue = buffer.get().store.subscribe(capacity, policy)?;
     let (waker, fd) = fd_waker()?;
     let waiters = glue(py, &WAITERS, "_Waiters")?.call1((fd,))?.unbind();
     Ok(PySubscription {
-        kind,
+        queue,
         waker,
         waiters,
         buffer: buffer.clone().unbind(),
