@@ -27,9 +27,10 @@
 //! writes `latest + 1` into that slot again.
 
 use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row, SOURCES};
-use super::slots::{self, SlotMeta};
 use crate::clock::Clock;
 use crate::layout::Layout;
+use crate::storage::stamped;
+use crate::storage::SlotMeta;
 use crate::sync::{lock, Mutex};
 use crate::{Error, Source};
 use std::path::Path;
@@ -279,7 +280,7 @@ impl RawBuffer {
             published_ns: now_ns,
             source: source_index,
         };
-        slots::write(
+        stamped::write(
             region.slot_words((seq & inner.mask) as usize),
             seq,
             &meta,
@@ -300,7 +301,7 @@ impl RawBuffer {
             .inner
             .region
             .slot_words((seq & self.inner.mask) as usize);
-        let meta = slots::read(words, seq, out)?;
+        let meta = stamped::read(words, seq, out)?;
         // A publish from before a reset racing with this read is refused.
         (meta.version == seq - base).then_some(meta)
     }

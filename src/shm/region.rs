@@ -47,6 +47,7 @@ use super::name::{name_of_file, path_in, shm_dir, FILE_PREFIX};
 use super::wake::{self, WakeWords};
 use super::ShmError;
 use crate::layout::Layout;
+use crate::storage::stamped::slot_words;
 use crate::storage::Header;
 use crate::sync::Ordering;
 use std::fs::{File, OpenOptions};
@@ -100,7 +101,7 @@ const STORAGE_HEADER_OFFSET: usize = 3072;
 pub const LAYOUT_OFFSET: usize =
     (STORAGE_HEADER_OFFSET + std::mem::size_of::<Header>()).div_ceil(64) * 64;
 /// Metadata words before the state in a slot.
-pub const SLOT_META_WORDS: usize = 6;
+pub const SLOT_META_WORDS: usize = crate::storage::stamped::META_WORDS;
 const MAX_SLOTS: u64 = 1 << 20;
 const MAX_FILE: u64 = 1 << 36;
 
@@ -151,8 +152,7 @@ impl Geometry {
             .checked_next_power_of_two()
             .filter(|&k| k as u64 <= MAX_SLOTS)
             .ok_or_else(|| bad(format!("too large: {capacity}")))?;
-        let state_words = layout.size().div_ceil(8);
-        let slot_size = (SLOT_META_WORDS + state_words).div_ceil(8) * 64;
+        let slot_size = slot_words(layout.size()) * 8;
         let header_size = (LAYOUT_OFFSET + layout.encode().len()).div_ceil(64) * 64;
         let file_size = slots
             .checked_mul(slot_size)
@@ -879,7 +879,7 @@ fn validate(map: &Mapping) -> Result<(Layout, Geometry), String> {
             layout.size()
         ));
     }
-    let expected_slot = (SLOT_META_WORDS + state_size.div_ceil(8)).div_ceil(8) * 64;
+    let expected_slot = slot_words(state_size) * 8;
     if slot_size != expected_slot {
         return Err(format!(
             "slot size {slot_size}, the layout needs {expected_slot}"

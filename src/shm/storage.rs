@@ -9,13 +9,13 @@
 //! flag.
 //!
 //! [`MappedSlots<T>`] implements [`Slots`] on the slot words with the
-//! protocol of `slots.rs`. The same type also backs the in-process
+//! crate's one stamped-slot protocol (`storage/stamped.rs`). The same type also backs the in-process
 //! subscription queues of a shared buffer (on heap words, through
 //! `Slots::with_len`).
 
-use super::region::{Region, SLOT_META_WORDS};
-use super::slots::{self, SlotMeta};
+use super::region::Region;
 use crate::snapshot::Snapshot;
+use crate::storage::stamped;
 use crate::storage::{check_len, Header, Seq, Slots, Storage};
 use crate::sync::{lock, Mutex, Ordering};
 use crate::{Error, Source};
@@ -26,8 +26,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Words per slot for a state of `T`, rounded to a cache line.
-fn slot_words<T>() -> usize {
-    (SLOT_META_WORDS + std::mem::size_of::<T>().div_ceil(8)).div_ceil(8) * 8
+const fn slot_words<T>() -> usize {
+    stamped::slot_words(std::mem::size_of::<T>())
 }
 
 enum Words {
@@ -149,34 +149,13 @@ impl<T: Pod + Send + Sync> Slots for MappedSlots<T> {
 
     #[inline]
     fn write(&self, index: usize, seq: Seq, item: &Snapshot<T>) {
-        let meta = SlotMeta {
-            seq,
-            version: item.version,
-            timestamp: item.timestamp,
-            published_at: item.published_at,
-            published_ns: item.published_ns,
-            source: self.source_index(item.source),
-        };
-        slots::write(
-            self.slot(index),
-            seq,
-            &meta,
-            bytemuck::bytes_of(&item.state),
-        );
+        let source = self.source_index(item.source);
+        stamped::write_snapshot(self.slot(index), seq, item, source);
     }
 
     #[inline]
     fn read(&self, index: usize, seq: Seq) -> Option<Snapshot<T>> {
-        let mut state = T::zeroed();
-        let meta = slots::read(self.slot(index), seq, bytemuck::bytes_of_mut(&mut state))?;
-        Some(Snapshot {
-            state,
-            version: meta.version,
-            timestamp: meta.timestamp,
-            published_at: meta.published_at,
-            published_ns: meta.published_ns,
-            source: self.source(meta.source),
-        })
+        stamped::read_snapshot(self.slot(index), seq, |s| self.source(s))
     }
 
     fn clear(&self) -> Vec<()> {

@@ -47,19 +47,25 @@
 //! language memory models?" (MSPC 2012), applied per slot. All payload
 //! accesses are atomic, so there is no data race in Rust's memory model.
 //!
+//! The plain-data form of this protocol is written once, in `stamped.rs`,
+//! over any slot's words (a trait giving word `w` of a slot): the heap
+//! slots ([`PodSlots`]) and the slots of a mapped file (`shm`) both call it.
+//!
 //! # A third storage
 //!
 //! A storage in shared memory implements [`Storage`] with its header and
 //! its slots in the mapping: `header()` returns a reference into the
 //! mapping, and its slots implement [`Slots`] over mapped words with the
-//! protocol above. The buffer never keeps a sequence word of its own.
+//! same `stamped` functions. The buffer never keeps a sequence word of its own.
 //! [`crate::shm::Mapped`] is that storage.
 
 mod arc;
 mod pod;
+pub(crate) mod stamped;
 
 pub use arc::ArcSlots;
 pub use pod::PodSlots;
+pub use stamped::SlotMeta;
 
 use crate::snapshot::Snapshot;
 use crate::sync::{AtomicU64, Ordering};
