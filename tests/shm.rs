@@ -900,3 +900,31 @@ fn last_target<T: rtstate::layout::PodLayout + Send + Sync>(
 ) -> u64 {
     20_000
 }
+
+#[test]
+fn a_live_readers_reads_reach_the_header_without_dropping_it() {
+    use rtstate::shm::SharedRing;
+    use rtstate::Source;
+    let dir = TempDir::new("flush");
+    let writer =
+        SharedRing::<FastDroneState>::create_in(dir.path(), "d/flush", 4, CreateOptions::default())
+            .unwrap();
+    writer
+        .publish(FastDroneState::default(), Source::UNKNOWN)
+        .unwrap();
+    // Another handle, as another process would open it.
+    let ring = SharedRing::<FastDroneState>::open_in(dir.path(), "d/flush").unwrap();
+    let mut reader = ring.reader();
+    for _ in 0..1000 {
+        assert!(reader.read().is_some());
+    }
+    // The header (what other processes see) holds at least the flushed
+    // reads of the live reader, and never more than it made.
+    let seen = writer.region().counts().reads;
+    assert!((768..=1000).contains(&seen), "{seen}");
+    // This process's statistics count each read once.
+    assert_eq!(ring.statistics().reads, 1000);
+    drop(reader);
+    assert_eq!(writer.region().counts().reads, 1000);
+    assert_eq!(ring.statistics().reads, 1000);
+}

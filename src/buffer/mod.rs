@@ -306,8 +306,11 @@ impl<S: Storage> GenericBuffer<S> {
         Ok(version)
     }
 
-    /// The latest snapshot with its sequence number, not counted.
-    #[inline]
+    /// The latest snapshot with its sequence number, not counted. Inlined
+    /// always: callers return the snapshot by value, and an out-of-line
+    /// call copies it once more (the mapped storage's body is large enough
+    /// that the compiler would not inline it otherwise).
+    #[inline(always)]
     pub(crate) fn load(&self) -> Option<(Seq, ItemOf<S>)> {
         let storage = &self.inner.storage;
         let header = storage.header();
@@ -561,7 +564,7 @@ impl<S: Storage> GenericBuffer<S> {
         let (live, live_reads, live_lost) = {
             let readers = lock(&inner.readers);
             let (r, l) = readers.iter().fold((0, 0), |(r, l), c| {
-                let (cr, cl) = c.get();
+                let (cr, cl) = c.unflushed();
                 (r + cr, l + cl)
             });
             (readers.len(), r, l)
@@ -603,7 +606,7 @@ impl<S: Storage> GenericBuffer<S> {
         let mut readers = lock(&self.inner.readers);
         if let Some(i) = readers.iter().position(|c| Arc::ptr_eq(c, counters)) {
             readers.swap_remove(i);
-            let (reads, lost) = counters.get();
+            let (reads, lost) = counters.take_unflushed();
             self.inner.storage.header().retire_reader(reads, lost);
         }
     }

@@ -607,8 +607,8 @@ impl Region {
     pub fn counts(&self) -> Counts {
         // ORDERING (all loads): statistics.
         let load = |i: usize| self.word(i).load(Ordering::Relaxed);
-        // Reads counted through the buffer API (`latest`, readers that were
-        // dropped) are in the storage header; reader handles of the bytes
+        // Reads counted through the buffer API (`latest`, reader handles
+        // every 256 reads and when dropped) are in the storage header; reader handles of the bytes
         // API count in this process's row.
         let (reads, stale, retired_reads, retired_lost) = self.header().counts();
         let mut counts = Counts {

@@ -119,7 +119,8 @@ struct Counters {
     resets: AtomicU64,
     /// Reads that found only a state older than asked for.
     stale_reads: AtomicU64,
-    /// Reads and lost versions of reader handles already dropped.
+    /// Reads and lost versions that reader handles moved here (every few
+    /// hundred reads, and the rest when dropped).
     retired_reads: AtomicU64,
     retired_lost: AtomicU64,
 }
@@ -256,7 +257,8 @@ impl Header {
         self.counters.stale_reads.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Folds a dropped reader's counts into the totals.
+    /// Adds a reader handle's counts to the totals (every few hundred reads
+    /// and when it is dropped), where every process sees them.
     pub(crate) fn retire_reader(&self, reads: u64, lost: u64) {
         // ORDERING: statistics.
         self.counters
