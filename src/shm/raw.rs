@@ -8,7 +8,10 @@
 //! is the sequence number of the latest complete publish and never goes
 //! back (a new writer continues it, a reset moves `base` up to it); a
 //! publish's version is `seq - base`; slot `seq mod K` holds sequence
-//! `seq` with the stamp protocol of `slots.rs`.
+//! `seq` with the crate's one stamp protocol (`storage/stamped.rs`); the
+//! latest-read loop, the held range, the nearest-in-time choice and the
+//! next sequence number are the storage header's, shared with the typed
+//! buffer.
 //!
 //! Publish (the writing process; its threads serialised by a mutex):
 //! take the writer lock on first use (a live holder elsewhere refuses);
@@ -26,7 +29,7 @@
 //! process's pid and start time no longer match a running process) and
 //! writes `latest + 1` into that slot again.
 
-use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row, SOURCES};
+use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row, SourceNames};
 use crate::clock::Clock;
 use crate::layout::Layout;
 use crate::storage::stamped;
@@ -34,7 +37,7 @@ use crate::storage::SlotMeta;
 use crate::sync::{lock, Mutex};
 use crate::{Error, Source};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One published state as bytes, with its version, times and source.
@@ -95,7 +98,7 @@ struct WriterState {
 struct Inner {
     region: Region,
     state_size: usize,
-    sources: [OnceLock<Source>; SOURCES],
+    sources: SourceNames,
     row: Option<Row>,
     writer: Mutex<WriterState>,
     clock: Clock,
@@ -268,13 +271,12 @@ impl RawBuffer {
         };
         // Only the lock holder stores these words, and this process holds
         // it (its threads serialised by `writer`).
-        let words = region.header().words_for_writer();
-        let (seq, base) = (words.latest + 1, words.base);
+        let (seq, version) = region.header().next_publish();
         let now_ns = inner.clock.now_ns();
         let published_at = inner.clock.wall_at(now_ns);
         let meta = SlotMeta {
             seq,
-            version: seq - base,
+            version,
             timestamp: timestamp.unwrap_or(published_at),
             published_at,
             published_ns: now_ns,
@@ -328,16 +330,7 @@ impl RawBuffer {
     /// this process once per handle (entries never change once written).
     #[inline]
     pub fn source(&self, index: u32) -> Source {
-        let Some(cell) = self.inner.sources.get(index as usize) else {
-            return Source::UNKNOWN;
-        };
-        if let Some(&s) = cell.get() {
-            return s;
-        }
-        match self.inner.region.source_name(index) {
-            Some(name) => *cell.get_or_init(|| Source::intern(&name)),
-            None => Source::UNKNOWN,
-        }
+        self.inner.sources.get(&self.inner.region, index)
     }
 
     /// Copies the latest state into `out` (exactly the layout's size)
@@ -346,17 +339,9 @@ impl RawBuffer {
     #[inline]
     pub fn peek_into(&self, out: &mut [u8]) -> Option<SlotMeta> {
         assert_eq!(out.len(), self.inner.state_size, "state size");
-        loop {
-            let (base, latest) = self.words();
-            if latest <= base {
-                return None;
-            }
-            if let Some(meta) = self.read_seq_into(latest, base, out) {
-                return Some(meta);
-            }
-            // The writer lapped the ring during the copy: take the newer.
-            crate::sync::spin_hint();
-        }
+        let header = self.inner.region.header();
+        let (_, meta) = header.load_latest(|seq, base| self.read_seq_into(seq, base, out))?;
+        Some(meta)
     }
 
     /// `(base, latest)`: `latest` (`Acquire`), then `base`. A reset
@@ -402,22 +387,16 @@ impl RawBuffer {
 
     /// The held snapshots, oldest first (at most the capacity).
     pub fn history(&self) -> Vec<RawSnapshot> {
-        let (base, latest) = self.words();
-        let first = latest.saturating_sub(self.capacity() as u64).max(base) + 1;
-        (first..=latest)
-            .filter_map(|seq| self.read_seq(seq, base))
-            .collect()
+        let (base, held) = self.inner.region.header().held(self.capacity());
+        held.filter_map(|seq| self.read_seq(seq, base)).collect()
     }
 
     /// The held snapshot whose timestamp is nearest `time`, if within
     /// `max_age` of it; otherwise `None`, counted as a stale read.
     pub fn state_at(&self, time: f64, max_age: Duration) -> Option<RawSnapshot> {
-        let best = self.history().into_iter().min_by(|a, b| {
-            (a.timestamp - time)
-                .abs()
-                .total_cmp(&(b.timestamp - time).abs())
-        })?;
-        if (best.timestamp - time).abs() <= max_age.as_secs_f64() {
+        let (best, within) =
+            crate::storage::nearest(self.history(), time, max_age, |s| s.timestamp)?;
+        if within {
             self.count_reads(1);
             Some(best)
         } else {
@@ -583,8 +562,9 @@ pub struct RawReader {
     unflushed_reads: u64,
 }
 
-/// Reads a [`RawReader`] counts before adding them to the header.
-pub const FLUSH_EVERY: u64 = 256;
+/// Reads a [`RawReader`] counts before adding them to the header (as a
+/// [`Reader`](crate::Reader) does).
+pub const FLUSH_EVERY: u64 = crate::reader::FLUSH_EVERY;
 
 impl RawReader {
     #[inline]

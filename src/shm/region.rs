@@ -691,6 +691,29 @@ impl Region {
     }
 }
 
+/// A handle's cache of the file's source table: each name interned in this
+/// process once (entries never change once written).
+#[derive(Debug, Default)]
+pub(crate) struct SourceNames([OnceLock<crate::Source>; SOURCES]);
+
+impl SourceNames {
+    /// The publisher's name at `index` of `region`'s table
+    /// ([`Source::UNKNOWN`](crate::Source::UNKNOWN) if unset or invalid).
+    #[inline]
+    pub(crate) fn get(&self, region: &Region, index: u32) -> crate::Source {
+        let Some(cell) = self.0.get(index as usize) else {
+            return crate::Source::UNKNOWN;
+        };
+        if let Some(&s) = cell.get() {
+            return s;
+        }
+        match region.source_name(index) {
+            Some(name) => *cell.get_or_init(|| crate::Source::intern(&name)),
+            None => crate::Source::UNKNOWN,
+        }
+    }
+}
+
 /// Counts summed over every process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {

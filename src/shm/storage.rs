@@ -13,7 +13,7 @@
 //! subscription queues of a shared buffer (on heap words, through
 //! `Slots::with_len`).
 
-use super::region::Region;
+use super::region::{Region, SourceNames};
 use crate::snapshot::Snapshot;
 use crate::storage::stamped;
 use crate::storage::{check_len, Header, Seq, Slots, Storage};
@@ -22,7 +22,7 @@ use crate::{Error, Source};
 use bytemuck::Pod;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64}; // shim-exempt: words of the mapped file (or their heap twin for queues); see shm/map.rs
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Words per slot for a state of `T`, rounded to a cache line.
@@ -43,7 +43,7 @@ pub struct MappedSlots<T> {
     words: Words,
     len: usize,
     /// Source names, by index in the header's table, interned once.
-    sources: [OnceLock<Source>; super::region::SOURCES],
+    sources: SourceNames,
     /// The writer's last source and its index in the table.
     last_source: Mutex<Option<(Source, u32)>>,
     _state: PhantomData<fn() -> T>,
@@ -103,18 +103,9 @@ impl<T: Pod + Send + Sync> MappedSlots<T> {
 
     #[inline]
     fn source(&self, index: u32) -> Source {
-        let Words::Mapped(region, _) = &self.words else {
-            return bytemuck::cast(index);
-        };
-        let Some(cell) = self.sources.get(index as usize) else {
-            return Source::UNKNOWN;
-        };
-        if let Some(&s) = cell.get() {
-            return s;
-        }
-        match region.source_name(index) {
-            Some(name) => *cell.get_or_init(|| Source::intern(&name)),
-            None => Source::UNKNOWN,
+        match &self.words {
+            Words::Mapped(region, _) => self.sources.get(region, index),
+            Words::Heap(_) => bytemuck::cast(index),
         }
     }
 }

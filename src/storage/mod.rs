@@ -204,6 +204,46 @@ impl Header {
         }
     }
 
+    /// Writer side: the sequence number and the version of the next
+    /// publish.
+    #[inline]
+    pub(crate) fn next_publish(&self) -> (Seq, u64) {
+        let words = self.words_for_writer();
+        let seq = words.latest + 1;
+        (seq, seq - words.base)
+    }
+
+    /// The latest complete publish, as `read` copies it from its slot
+    /// (`None` from `read`: the slot was rewritten during the copy); `None`
+    /// when the buffer is empty. A writer that laps the ring during the copy
+    /// has published a newer state, which the retry takes. Every buffer,
+    /// typed or of run-time layout, reads its latest state through this.
+    #[inline(always)]
+    pub(crate) fn load_latest<R>(
+        &self,
+        mut read: impl FnMut(Seq, Seq) -> Option<R>,
+    ) -> Option<(Seq, R)> {
+        loop {
+            let seq = self.latest();
+            let base = self.base_after_latest();
+            if seq <= base {
+                return None;
+            }
+            if let Some(item) = read(seq, base) {
+                return Some((seq, item));
+            }
+            crate::sync::spin_hint();
+        }
+    }
+
+    /// The sequence numbers of the snapshots held (the last `capacity` of
+    /// the current epoch, oldest first) and the epoch's base.
+    pub(crate) fn held(&self, capacity: usize) -> (Seq, std::ops::RangeInclusive<Seq>) {
+        let words = self.words();
+        let held = (capacity as u64).min(words.version());
+        (words.base, words.latest - held + 1..=words.latest)
+    }
+
     /// Writer side: `seq` is complete and is now the latest.
     #[inline]
     pub(crate) fn set_latest(&self, seq: Seq) {
@@ -438,6 +478,23 @@ impl<S: Slots + SlotsKind> Storage for InProcess<S> {
     fn kind() -> &'static str {
         S::KIND
     }
+}
+
+/// The item of `items` whose timestamp is nearest `time`, and whether it is
+/// within `max_age` of it (a read, else a stale read); `None` if `items` is
+/// empty. `state_at` of every buffer.
+pub(crate) fn nearest<I>(
+    items: Vec<I>,
+    time: f64,
+    max_age: std::time::Duration,
+    timestamp: impl Fn(&I) -> f64,
+) -> Option<(I, bool)> {
+    let distance = |i: &I| (timestamp(i) - time).abs();
+    let best = items
+        .into_iter()
+        .min_by(|a, b| distance(a).total_cmp(&distance(b)))?;
+    let within = distance(&best) <= max_age.as_secs_f64();
+    Some((best, within))
 }
 
 /// Checks a slot count and the bytes it would take before allocating.
