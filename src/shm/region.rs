@@ -466,7 +466,7 @@ impl Region {
 
     /// The buffer's sequence words and read counters (the crate's
     /// storage [`Header`], placed in the mapping).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn header(&self) -> &Header {
         self.map.storage_header(STORAGE_HEADER_OFFSET)
     }
@@ -704,9 +704,16 @@ impl SourceNames {
         let Some(cell) = self.0.get(index as usize) else {
             return crate::Source::UNKNOWN;
         };
-        if let Some(&s) = cell.get() {
-            return s;
+        match cell.get() {
+            Some(&s) => s,
+            None => Self::first(cell, region, index),
         }
+    }
+
+    /// The first look-up of `index`: reads and interns the name.
+    #[cold]
+    #[inline(never)]
+    fn first(cell: &OnceLock<crate::Source>, region: &Region, index: u32) -> crate::Source {
         match region.source_name(index) {
             Some(name) => *cell.get_or_init(|| crate::Source::intern(&name)),
             None => crate::Source::UNKNOWN,

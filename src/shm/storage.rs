@@ -74,7 +74,7 @@ impl<T: Pod + Send + Sync> MappedSlots<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, index: usize) -> &[AtomicU64] {
         let n = slot_words::<T>();
         let (words, first) = match &self.words {
@@ -101,7 +101,7 @@ impl<T: Pod + Send + Sync> MappedSlots<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn source(&self, index: u32) -> Source {
         match &self.words {
             Words::Mapped(region, _) => self.sources.get(region, index),
@@ -144,7 +144,9 @@ impl<T: Pod + Send + Sync> Slots for MappedSlots<T> {
         stamped::write_snapshot(self.slot(index), seq, item, source);
     }
 
-    #[inline]
+    /// Inlined always, as the in-process slots' read is: the snapshot is
+    /// returned by value, and an out-of-line call copies it once more.
+    #[inline(always)]
     fn read(&self, index: usize, seq: Seq) -> Option<Snapshot<T>> {
         stamped::read_snapshot(self.slot(index), seq, |s| self.source(s))
     }
@@ -214,7 +216,7 @@ impl<T> Drop for Mapped<T> {
 impl<T: Pod + Send + Sync> Storage for Mapped<T> {
     type Slots = MappedSlots<T>;
 
-    #[inline]
+    #[inline(always)]
     fn header(&self) -> &Header {
         self.region.header()
     }
