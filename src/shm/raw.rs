@@ -427,6 +427,7 @@ impl RawBuffer {
         self.inner
             .region
             .wait_until(
+                self.inner.row,
                 || {
                     let v = self.version();
                     if v > after {

@@ -257,7 +257,7 @@ impl<T: Pod + Send + Sync> Storage for Mapped<T> {
         ready: &mut dyn FnMut() -> Option<R>,
         timeout: Option<Duration>,
     ) -> Option<Option<R>> {
-        Some(self.region.wait_until(ready, timeout))
+        Some(self.region.wait_until(self.row, ready, timeout))
     }
 
     fn close_shared(&self) {
