@@ -195,12 +195,18 @@ impl RawBuffer {
     /// Takes the writer lock for this handle (and its clones), if not yet
     /// held.
     pub fn take_writer(&self) -> Result<(), Error> {
+        self.writer().map(drop)
+    }
+
+    /// This handle's writer state, locked, with the file's writer lock
+    /// taken (on first use; a live writer elsewhere refuses).
+    fn writer(&self) -> Result<crate::sync::MutexGuard<'_, WriterState>, Error> {
         let mut w = lock(&self.inner.writer);
         if !w.holding {
             self.inner.region.take_writer()?;
             w.holding = true;
         }
-        Ok(())
+        Ok(w)
     }
 
     /// Whether this handle holds the writer lock.
@@ -256,11 +262,7 @@ impl RawBuffer {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let mut w = lock(&inner.writer);
-        if !w.holding {
-            region.take_writer()?;
-            w.holding = true;
-        }
+        let mut w = self.writer()?;
         let source_index = match &w.source {
             Some((name, index)) if name == source => *index,
             _ => {
@@ -458,11 +460,7 @@ impl RawBuffer {
     /// slot stamps, go on). Writer only.
     pub fn reset(&self) -> Result<(), Error> {
         let region = &self.inner.region;
-        let mut w = lock(&self.inner.writer);
-        if !w.holding {
-            region.take_writer()?;
-            w.holding = true;
-        }
+        let w = self.writer()?;
         // `base = latest` (Release), resets + 1, counters zeroed.
         region.header().reset();
         drop(w);
