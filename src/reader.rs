@@ -36,24 +36,35 @@ use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A reader handle's counts move to the buffer's header every this many
+/// reads (and when it is dropped), so that the statistics of a shared
+/// buffer, read by other processes from the header, follow a live reader.
+pub(crate) const FLUSH_EVERY: u64 = 256;
+
 /// Counters of one [`Reader`], written only by it (plain load + store, no
-/// read-modify-write) and summed by the buffer's statistics.
+/// read-modify-write) and summed by the buffer's statistics. `flushed_*`
+/// are the parts already moved to the header's totals.
 #[derive(Debug, Default)]
 pub(crate) struct ReaderCounters {
     reads: AtomicU64,
     lost: AtomicU64,
+    flushed_reads: AtomicU64,
+    flushed_lost: AtomicU64,
 }
 
 impl ReaderCounters {
+    /// Adds `n`; returns the new count.
     #[inline]
-    fn bump(counter: &AtomicU64, n: u64) {
+    fn bump(counter: &AtomicU64, n: u64) -> u64 {
         // ORDERING: single writer (the reader handle); statistics read it
         // Relaxed; no memory hangs on it. A reset racing with this may keep
         // a count from just before it.
-        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        let new = counter.load(Ordering::Relaxed) + n;
+        counter.store(new, Ordering::Relaxed);
+        new
     }
 
-    /// `(reads, lost)`.
+    /// `(reads, lost)` since the reader's creation (or the last reset).
     pub(crate) fn get(&self) -> (u64, u64) {
         // ORDERING: statistics.
         (
@@ -62,11 +73,38 @@ impl ReaderCounters {
         )
     }
 
-    /// Zeroes both (a buffer reset).
+    /// `(reads, lost)` not yet moved to the header's totals.
+    pub(crate) fn unflushed(&self) -> (u64, u64) {
+        let (reads, lost) = self.get();
+        // ORDERING: statistics (a reset racing with a flush may make a
+        // flushed count exceed the count for a moment: saturated).
+        (
+            reads.saturating_sub(self.flushed_reads.load(Ordering::Relaxed)),
+            lost.saturating_sub(self.flushed_lost.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Marks everything counted so far as moved to the header; returns the
+    /// part that was not (for the caller to add there). Called by the
+    /// reader's own thread (the single writer of the counts).
+    pub(crate) fn take_unflushed(&self) -> (u64, u64) {
+        let (reads, lost) = self.get();
+        let (r, l) = self.unflushed();
+        // ORDERING: statistics. Marked before the caller adds to the
+        // header: a statistics sum in between undercounts for a moment,
+        // never counts twice.
+        self.flushed_reads.store(reads, Ordering::Relaxed);
+        self.flushed_lost.store(lost, Ordering::Relaxed);
+        (r, l)
+    }
+
+    /// Zeroes the counts (a buffer reset).
     pub(crate) fn reset(&self) {
         // ORDERING: statistics.
         self.reads.store(0, Ordering::Relaxed);
         self.lost.store(0, Ordering::Relaxed);
+        self.flushed_reads.store(0, Ordering::Relaxed);
+        self.flushed_lost.store(0, Ordering::Relaxed);
     }
 }
 
@@ -186,7 +224,10 @@ impl<B: Buffer> Reader<B> {
 
     #[inline]
     fn advance(&mut self, seq: Seq, version: Version) {
-        ReaderCounters::bump(&self.counters.reads, 1);
+        let reads = ReaderCounters::bump(&self.counters.reads, 1);
+        if reads % FLUSH_EVERY == 0 {
+            self.flush();
+        }
         if seq > self.last {
             // Versions of this snapshot's epoch start after `seq - version`.
             let from = self.seen.max(seq - version);
@@ -197,6 +238,19 @@ impl<B: Buffer> Reader<B> {
             self.seen = seq;
             self.last_version = version;
         }
+    }
+
+    /// Moves this reader's counts to the buffer's header (every
+    /// [`FLUSH_EVERY`] reads), where every process's statistics see them.
+    #[cold]
+    #[inline(never)]
+    fn flush(&self) {
+        let (reads, lost) = self.counters.take_unflushed();
+        self.buffer
+            .generic()
+            .storage()
+            .header()
+            .retire_reader(reads, lost);
     }
 
     /// The version of the last snapshot this reader read (0 before its

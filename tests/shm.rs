@@ -105,6 +105,19 @@ fn wait_for_file(path: &Path) {
     }
 }
 
+/// Waits (with a timeout) until `child` waits on `region`'s futex.
+fn wait_for_a_waiter(region: &Region, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while region.waiting() == 0 {
+        assert!(Instant::now() < deadline, "the child never waited");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child exited early"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// The child side: does nothing unless `RTSTATE_SHM_CHILD` is set.
 #[test]
 fn child_role() {
@@ -638,15 +651,7 @@ fn a_wait_in_another_process_is_woken_by_a_publish() {
     )
     .unwrap();
     let mut child = spawn_child("wait_once", dir.path(), &[]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while writer.region().waiting() == 0 {
-        assert!(Instant::now() < deadline, "the child never waited");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child exited early"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_a_waiter(writer.region(), &mut child);
     writer
         .publish(bytemuck::bytes_of(&Pattern::of(1)), None, "w")
         .unwrap();
@@ -899,4 +904,60 @@ fn last_target<T: rtstate::layout::PodLayout + Send + Sync>(
     _ring: &rtstate::shm::SharedRing<T>,
 ) -> u64 {
     20_000
+}
+
+#[test]
+fn a_live_readers_reads_reach_the_header_without_dropping_it() {
+    use rtstate::shm::SharedRing;
+    use rtstate::Source;
+    let dir = TempDir::new("flush");
+    let writer =
+        SharedRing::<FastDroneState>::create_in(dir.path(), "d/flush", 4, CreateOptions::default())
+            .unwrap();
+    writer
+        .publish(FastDroneState::default(), Source::UNKNOWN)
+        .unwrap();
+    // Another handle, as another process would open it.
+    let ring = SharedRing::<FastDroneState>::open_in(dir.path(), "d/flush").unwrap();
+    let mut reader = ring.reader();
+    for _ in 0..1000 {
+        assert!(reader.read().is_some());
+    }
+    // The header (what other processes see) holds at least the flushed
+    // reads of the live reader, and never more than it made.
+    let seen = writer.region().counts().reads;
+    assert!((768..=1000).contains(&seen), "{seen}");
+    // This process's statistics count each read once.
+    assert_eq!(ring.statistics().reads, 1000);
+    drop(reader);
+    assert_eq!(writer.region().counts().reads, 1000);
+    assert_eq!(ring.statistics().reads, 1000);
+}
+
+#[test]
+fn a_waiter_killed_while_waiting_is_taken_out_of_the_waiter_count() {
+    use rtstate::shm::region::SWEEP_EVERY;
+    use rtstate::shm::SharedRing;
+    let dir = TempDir::new("dead-waiter");
+    let writer =
+        SharedRing::<Pattern>::create_in(dir.path(), "typed", 8, CreateOptions::default()).unwrap();
+    for round in 0..2 {
+        let mut child = spawn_child("typed_wait", dir.path(), &[]);
+        wait_for_a_waiter(writer.region(), &mut child);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(writer.region().waiting(), 1, "killed while counted");
+        if round == 0 {
+            // Taken out explicitly...
+            assert_eq!(writer.region().reap_dead_waiters(), 1);
+        } else {
+            // ... or by the publisher's periodic look.
+            for _ in 0..SWEEP_EVERY {
+                writer
+                    .publish(Pattern::of(writer.version() + 1), rtstate::Source::UNKNOWN)
+                    .unwrap();
+            }
+        }
+        assert_eq!(writer.region().waiting(), 0, "round {round}");
+    }
 }

@@ -297,9 +297,7 @@ impl<S: Storage> GenericBuffer<S> {
         }
         let header = inner.storage.header();
         let guard = inner.writer.lock();
-        let words = header.words_for_writer();
-        let seq = words.latest + 1;
-        let version = seq - words.base;
+        let (seq, version) = header.next_publish();
         let now_ns = inner.clock.now_ns();
         let published_at = inner.clock.wall_at(now_ns);
         let item = S::Slots::wrap(Snapshot {
@@ -325,33 +323,24 @@ impl<S: Storage> GenericBuffer<S> {
         Ok((version, noted))
     }
 
-    /// The latest snapshot with its sequence number, not counted.
-    #[inline]
+    /// The latest snapshot with its sequence number, not counted. Inlined
+    /// always: callers return the snapshot by value, and an out-of-line
+    /// call copies it once more (the mapped storage's body is large enough
+    /// that the compiler would not inline it otherwise).
+    #[inline(always)]
     pub(crate) fn load(&self) -> Option<(Seq, ItemOf<S>)> {
         let storage = &self.inner.storage;
-        let header = storage.header();
-        loop {
-            let seq = header.latest();
-            if seq <= header.base_after_latest() {
-                return None;
-            }
-            if let Some(item) = storage.slots().read(self.slot(seq), seq) {
-                return Some((seq, item));
-            }
-            // The writer lapped the ring during the copy: a newer version
-            // exists; take it.
-            crate::sync::spin_hint();
-        }
+        storage
+            .header()
+            .load_latest(|seq, _| storage.slots().read(self.slot(seq), seq))
     }
 
     /// The snapshots still held, oldest first (at most `capacity`), all of
     /// one epoch.
     pub fn history(&self) -> Vec<ItemOf<S>> {
-        let words = self.inner.storage.header().words();
-        let held = (self.inner.capacity as u64).min(words.version());
+        let (_, held) = self.inner.storage.header().held(self.inner.capacity);
         let slots = self.inner.storage.slots();
-        (words.latest - held + 1..=words.latest)
-            .filter_map(|seq| slots.read(self.slot(seq), seq))
+        held.filter_map(|seq| slots.read(self.slot(seq), seq))
             .collect()
     }
 
@@ -375,13 +364,9 @@ impl<S: Storage> GenericBuffer<S> {
     /// stale read.
     pub fn state_at(&self, time: f64, max_age: Duration) -> Option<ItemOf<S>> {
         let ts = |i: &ItemOf<S>| std::borrow::Borrow::<Snapshot<StateOf<S>>>::borrow(i).timestamp;
-        let best = self.history().into_iter().min_by(|a, b| {
-            let da = (ts(a) - time).abs();
-            let db = (ts(b) - time).abs();
-            da.total_cmp(&db)
-        })?;
+        let (best, within) = crate::storage::nearest(self.history(), time, max_age, ts)?;
         let header = self.inner.storage.header();
-        if (ts(&best) - time).abs() <= max_age.as_secs_f64() {
+        if within {
             header.count_read();
             Some(best)
         } else {
@@ -588,7 +573,7 @@ impl<S: Storage> GenericBuffer<S> {
         let (live, live_reads, live_lost) = {
             let readers = lock(&inner.readers);
             let (r, l) = readers.iter().fold((0, 0), |(r, l), c| {
-                let (cr, cl) = c.get();
+                let (cr, cl) = c.unflushed();
                 (r + cr, l + cl)
             });
             (readers.len(), r, l)
@@ -630,7 +615,7 @@ impl<S: Storage> GenericBuffer<S> {
         let mut readers = lock(&self.inner.readers);
         if let Some(i) = readers.iter().position(|c| Arc::ptr_eq(c, counters)) {
             readers.swap_remove(i);
-            let (reads, lost) = counters.get();
+            let (reads, lost) = counters.take_unflushed();
             self.inner.storage.header().retire_reader(reads, lost);
         }
     }

@@ -106,7 +106,7 @@ impl Mapping {
     }
 
     /// The whole mapping as 64-bit words.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn words(&self) -> &[AtomicU64] {
         // SAFETY: `ptr` is page-aligned and valid for `len` bytes (a
         // multiple of 8) for as long as `self` lives; AtomicU64 has the
@@ -128,7 +128,7 @@ impl Mapping {
     ///
     /// Panics if it would not fit or is misaligned (callers pass the fixed
     /// offset validated against the file size).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn storage_header(&self, offset: usize) -> &crate::storage::Header {
         use crate::storage::Header;
         let end = offset.checked_add(std::mem::size_of::<Header>());

@@ -12,7 +12,6 @@
 //!   of the crate's one buffer, and its slots [`MappedSlots<T>`].
 //! - [`typed`]: [`SharedRing<T>`] = `GenericBuffer<Mapped<T>>` for a Rust
 //!   type with a layout, from `SlotRing::<T>::create_shared` / `open_shared`.
-//! - `slots`: the stamp protocol on a slot's words in the mapping.
 //! - `wake`: the futex wait/wake handshake (loom-modelled).
 //! - `map`: the mapping and the futex calls, the only `unsafe` code.
 
@@ -24,21 +23,18 @@ pub mod raw;
 #[cfg(not(loom))]
 pub mod region;
 #[cfg(not(loom))]
-mod slots;
-#[cfg(not(loom))]
 pub mod storage;
 #[cfg(not(loom))]
 pub mod typed;
 mod wake;
 
+pub use crate::storage::SlotMeta;
 #[cfg(not(loom))]
 pub use raw::{RawBuffer, RawReader, RawSnapshot, SharedStatistics};
 #[cfg(not(loom))]
 pub use region::{
     clean, list, remove, Counts, CreateOptions, Geometry, ListedBuffer, Listing, Region, Row,
 };
-#[cfg(not(loom))]
-pub use slots::SlotMeta;
 #[cfg(not(loom))]
 pub use storage::{Mapped, MappedSlots};
 #[cfg(not(loom))]

@@ -8,7 +8,10 @@
 //! is the sequence number of the latest complete publish and never goes
 //! back (a new writer continues it, a reset moves `base` up to it); a
 //! publish's version is `seq - base`; slot `seq mod K` holds sequence
-//! `seq` with the stamp protocol of `slots.rs`.
+//! `seq` with the crate's one stamp protocol (`storage/stamped.rs`); the
+//! latest-read loop, the held range, the nearest-in-time choice and the
+//! next sequence number are the storage header's, shared with the typed
+//! buffer.
 //!
 //! Publish (the writing process; its threads serialised by a mutex):
 //! take the writer lock on first use (a live holder elsewhere refuses);
@@ -26,14 +29,15 @@
 //! process's pid and start time no longer match a running process) and
 //! writes `latest + 1` into that slot again.
 
-use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row, SOURCES};
-use super::slots::{self, SlotMeta};
+use super::region::{ident_alive, ident_pid, CreateOptions, Region, Row, SourceNames};
 use crate::clock::Clock;
 use crate::layout::Layout;
+use crate::storage::stamped;
+use crate::storage::SlotMeta;
 use crate::sync::{lock, Mutex};
 use crate::{Error, Source};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One published state as bytes, with its version, times and source.
@@ -94,7 +98,7 @@ struct WriterState {
 struct Inner {
     region: Region,
     state_size: usize,
-    sources: [OnceLock<Source>; SOURCES],
+    sources: SourceNames,
     row: Option<Row>,
     writer: Mutex<WriterState>,
     clock: Clock,
@@ -191,12 +195,18 @@ impl RawBuffer {
     /// Takes the writer lock for this handle (and its clones), if not yet
     /// held.
     pub fn take_writer(&self) -> Result<(), Error> {
+        self.writer().map(drop)
+    }
+
+    /// This handle's writer state, locked, with the file's writer lock
+    /// taken (on first use; a live writer elsewhere refuses).
+    fn writer(&self) -> Result<crate::sync::MutexGuard<'_, WriterState>, Error> {
         let mut w = lock(&self.inner.writer);
         if !w.holding {
             self.inner.region.take_writer()?;
             w.holding = true;
         }
-        Ok(())
+        Ok(w)
     }
 
     /// Whether this handle holds the writer lock.
@@ -252,11 +262,7 @@ impl RawBuffer {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let mut w = lock(&inner.writer);
-        if !w.holding {
-            region.take_writer()?;
-            w.holding = true;
-        }
+        let mut w = self.writer()?;
         let source_index = match &w.source {
             Some((name, index)) if name == source => *index,
             _ => {
@@ -267,19 +273,18 @@ impl RawBuffer {
         };
         // Only the lock holder stores these words, and this process holds
         // it (its threads serialised by `writer`).
-        let words = region.header().words_for_writer();
-        let (seq, base) = (words.latest + 1, words.base);
+        let (seq, version) = region.header().next_publish();
         let now_ns = inner.clock.now_ns();
         let published_at = inner.clock.wall_at(now_ns);
         let meta = SlotMeta {
             seq,
-            version: seq - base,
+            version,
             timestamp: timestamp.unwrap_or(published_at),
             published_at,
             published_ns: now_ns,
             source: source_index,
         };
-        slots::write(
+        stamped::write(
             region.slot_words((seq & inner.mask) as usize),
             seq,
             &meta,
@@ -300,7 +305,7 @@ impl RawBuffer {
             .inner
             .region
             .slot_words((seq & self.inner.mask) as usize);
-        let meta = slots::read(words, seq, out)?;
+        let meta = stamped::read(words, seq, out)?;
         // A publish from before a reset racing with this read is refused.
         (meta.version == seq - base).then_some(meta)
     }
@@ -327,16 +332,7 @@ impl RawBuffer {
     /// this process once per handle (entries never change once written).
     #[inline]
     pub fn source(&self, index: u32) -> Source {
-        let Some(cell) = self.inner.sources.get(index as usize) else {
-            return Source::UNKNOWN;
-        };
-        if let Some(&s) = cell.get() {
-            return s;
-        }
-        match self.inner.region.source_name(index) {
-            Some(name) => *cell.get_or_init(|| Source::intern(&name)),
-            None => Source::UNKNOWN,
-        }
+        self.inner.sources.get(&self.inner.region, index)
     }
 
     /// Copies the latest state into `out` (exactly the layout's size)
@@ -345,17 +341,9 @@ impl RawBuffer {
     #[inline]
     pub fn peek_into(&self, out: &mut [u8]) -> Option<SlotMeta> {
         assert_eq!(out.len(), self.inner.state_size, "state size");
-        loop {
-            let (base, latest) = self.words();
-            if latest <= base {
-                return None;
-            }
-            if let Some(meta) = self.read_seq_into(latest, base, out) {
-                return Some(meta);
-            }
-            // The writer lapped the ring during the copy: take the newer.
-            crate::sync::spin_hint();
-        }
+        let header = self.inner.region.header();
+        let (_, meta) = header.load_latest(|seq, base| self.read_seq_into(seq, base, out))?;
+        Some(meta)
     }
 
     /// `(base, latest)`: `latest` (`Acquire`), then `base`. A reset
@@ -401,22 +389,16 @@ impl RawBuffer {
 
     /// The held snapshots, oldest first (at most the capacity).
     pub fn history(&self) -> Vec<RawSnapshot> {
-        let (base, latest) = self.words();
-        let first = latest.saturating_sub(self.capacity() as u64).max(base) + 1;
-        (first..=latest)
-            .filter_map(|seq| self.read_seq(seq, base))
-            .collect()
+        let (base, held) = self.inner.region.header().held(self.capacity());
+        held.filter_map(|seq| self.read_seq(seq, base)).collect()
     }
 
     /// The held snapshot whose timestamp is nearest `time`, if within
     /// `max_age` of it; otherwise `None`, counted as a stale read.
     pub fn state_at(&self, time: f64, max_age: Duration) -> Option<RawSnapshot> {
-        let best = self.history().into_iter().min_by(|a, b| {
-            (a.timestamp - time)
-                .abs()
-                .total_cmp(&(b.timestamp - time).abs())
-        })?;
-        if (best.timestamp - time).abs() <= max_age.as_secs_f64() {
+        let (best, within) =
+            crate::storage::nearest(self.history(), time, max_age, |s| s.timestamp)?;
+        if within {
             self.count_reads(1);
             Some(best)
         } else {
@@ -447,6 +429,7 @@ impl RawBuffer {
         self.inner
             .region
             .wait_until(
+                self.inner.row,
                 || {
                     let v = self.version();
                     if v > after {
@@ -477,11 +460,7 @@ impl RawBuffer {
     /// slot stamps, go on). Writer only.
     pub fn reset(&self) -> Result<(), Error> {
         let region = &self.inner.region;
-        let mut w = lock(&self.inner.writer);
-        if !w.holding {
-            region.take_writer()?;
-            w.holding = true;
-        }
+        let w = self.writer()?;
         // `base = latest` (Release), resets + 1, counters zeroed.
         region.header().reset();
         drop(w);
@@ -582,8 +561,9 @@ pub struct RawReader {
     unflushed_reads: u64,
 }
 
-/// Reads a [`RawReader`] counts before adding them to the header.
-pub const FLUSH_EVERY: u64 = 256;
+/// Reads a [`RawReader`] counts before adding them to the header (as a
+/// [`Reader`](crate::Reader) does).
+pub const FLUSH_EVERY: u64 = crate::reader::FLUSH_EVERY;
 
 impl RawReader {
     #[inline]

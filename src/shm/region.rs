@@ -30,7 +30,7 @@
 //! | 320 | reads by processes that have detached |
 //! | 328 | lost, likewise |
 //! | 336 | stale reads, likewise |
-//! | 512 | 32 process rows of 64 bytes: owner, reads, lost, stale, readers |
+//! | 512 | 32 process rows of 64 bytes: owner, reads, lost, stale, readers, waiters |
 //! | 2560 | 16 source names of 32 bytes: length byte, then UTF-8 |
 //! | 3072 | the crate's storage [`Header`]: `latest` (sequence number of the latest publish), `base` (`latest` at the last reset; version = seq − base), resets, read counters (see [`crate::storage`]) |
 //! | 3072 + its size, rounded to 64 | layout block ([`Layout::encode`]), padded to 64 |
@@ -47,6 +47,7 @@ use super::name::{name_of_file, path_in, shm_dir, FILE_PREFIX};
 use super::wake::{self, WakeWords};
 use super::ShmError;
 use crate::layout::Layout;
+use crate::storage::stamped::slot_words;
 use crate::storage::Header;
 use crate::sync::Ordering;
 use std::fs::{File, OpenOptions};
@@ -100,7 +101,7 @@ const STORAGE_HEADER_OFFSET: usize = 3072;
 pub const LAYOUT_OFFSET: usize =
     (STORAGE_HEADER_OFFSET + std::mem::size_of::<Header>()).div_ceil(64) * 64;
 /// Metadata words before the state in a slot.
-pub const SLOT_META_WORDS: usize = 6;
+pub const SLOT_META_WORDS: usize = crate::storage::stamped::META_WORDS;
 const MAX_SLOTS: u64 = 1 << 20;
 const MAX_FILE: u64 = 1 << 36;
 
@@ -115,6 +116,10 @@ const ROW_READS: usize = 1;
 const ROW_LOST: usize = 2;
 const ROW_STALE: usize = 3;
 const ROW_READERS: usize = 4;
+/// Threads of the row's process waiting on the futex through this handle
+/// (part of the header's waiter count, taken back out when the process is
+/// found dead).
+const ROW_WAITERS: usize = 5;
 
 /// The geometry recorded in a header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,8 +156,7 @@ impl Geometry {
             .checked_next_power_of_two()
             .filter(|&k| k as u64 <= MAX_SLOTS)
             .ok_or_else(|| bad(format!("too large: {capacity}")))?;
-        let state_words = layout.size().div_ceil(8);
-        let slot_size = (SLOT_META_WORDS + state_words).div_ceil(8) * 64;
+        let slot_size = slot_words(layout.size()) * 8;
         let header_size = (LAYOUT_OFFSET + layout.encode().len()).div_ceil(64) * 64;
         let file_size = slots
             .checked_mul(slot_size)
@@ -256,6 +260,9 @@ pub struct Region {
     path: PathBuf,
     layout: Layout,
     geometry: Geometry,
+    /// Wake-up syscalls this process made on the buffer (see
+    /// [`Region::notify`]).
+    wakes: crate::sync::AtomicU64,
 }
 
 impl Region {
@@ -366,6 +373,7 @@ impl Region {
             path: path.to_path_buf(),
             layout: layout.clone(),
             geometry: g.clone(),
+            wakes: Default::default(),
         })
     }
 
@@ -416,6 +424,7 @@ impl Region {
             path: path.to_path_buf(),
             layout,
             geometry,
+            wakes: Default::default(),
         })
     }
 
@@ -466,7 +475,7 @@ impl Region {
 
     /// The buffer's sequence words and read counters (the crate's
     /// storage [`Header`], placed in the mapping).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn header(&self) -> &Header {
         self.map.storage_header(STORAGE_HEADER_OFFSET)
     }
@@ -557,23 +566,79 @@ impl Region {
     }
 
     /// Wakes every waiter in every process; free when nobody waits.
+    ///
+    /// A waiter killed while waiting cannot take itself out of the waiter
+    /// count, which would make every later publish a useless wake-up
+    /// syscall. Each waiter is also counted in its handle's row, so the
+    /// count of a dead process is taken back out: when a handle claims the
+    /// dead process's row, and, by a publisher making wake-ups, every
+    /// [`SWEEP_EVERY`] of them (checking only rows with waiters).
     #[inline]
     pub fn notify(&self) {
-        wake::notify(&Futex(self));
+        if wake::notify(&Futex(self, None)) {
+            // ORDERING: a process-local count; nothing hangs on it.
+            let n = self.wakes.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % SWEEP_EVERY == 0 {
+                self.reap_dead_waiters();
+            }
+        }
     }
 
-    /// Blocks until `ready` returns `Some`, or `timeout` passes (`None`).
+    /// Blocks until `ready` returns `Some`, or `timeout` passes (`None`);
+    /// the wait is counted in `row` (the handle's, if it has one) as well
+    /// as in the header.
     pub fn wait_until<R>(
         &self,
+        row: Option<Row>,
         ready: impl FnMut() -> Option<R>,
         timeout: Option<Duration>,
     ) -> Option<R> {
-        wake::wait_until(&Futex(self), ready, timeout)
+        wake::wait_until(&Futex(self, row), ready, timeout)
     }
 
     /// Threads blocked on this buffer, in every process.
     pub fn waiting(&self) -> u64 {
-        Futex(self).waiters()
+        Futex(self, None).waiters()
+    }
+
+    /// Takes the waiters of dead processes out of the waiter count: each
+    /// row with waiters whose owner is no longer running is claimed by this
+    /// process and released (its counts folded, its waiters subtracted).
+    /// Returns how many waiters it took out.
+    pub fn reap_dead_waiters(&self) -> u64 {
+        let mut reaped = 0;
+        for i in 0..ROWS {
+            let row = Row {
+                base: ROWS_WORD + i * ROW_WORDS,
+            };
+            // ORDERING: a hint; the claim below re-checks the owner.
+            if self.row_field(row, ROW_WAITERS).load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let owner = self.row_field(row, ROW_OWNER);
+            // ORDERING: Acquire; as in `claim_row`.
+            let current = owner.load(Ordering::Acquire);
+            if current == 0 || ident_alive(current) {
+                continue;
+            }
+            // Claimed from the dead owner (so no other process folds or
+            // reuses the row meanwhile), then released.
+            // ORDERING: AcqRel; as in `claim_row`.
+            if owner
+                .compare_exchange(
+                    current,
+                    process_ident(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                reaped += self.fold_row(row);
+                // ORDERING: Release; pairs with the next claimer's Acquire.
+                self.row_field(row, ROW_OWNER).store(0, Ordering::Release);
+            }
+        }
+        reaped
     }
 
     /// Claims a statistics row for this handle (reusing a free row or one
@@ -607,8 +672,8 @@ impl Region {
     pub fn counts(&self) -> Counts {
         // ORDERING (all loads): statistics.
         let load = |i: usize| self.word(i).load(Ordering::Relaxed);
-        // Reads counted through the buffer API (`latest`, readers that were
-        // dropped) are in the storage header; reader handles of the bytes
+        // Reads counted through the buffer API (`latest`, reader handles
+        // every 256 reads and when dropped) are in the storage header; reader handles of the bytes
         // API count in this process's row.
         let (reads, stale, retired_reads, retired_lost) = self.header().counts();
         let mut counts = Counts {
@@ -691,6 +756,36 @@ impl Region {
     }
 }
 
+/// A handle's cache of the file's source table: each name interned in this
+/// process once (entries never change once written).
+#[derive(Debug, Default)]
+pub(crate) struct SourceNames([OnceLock<crate::Source>; SOURCES]);
+
+impl SourceNames {
+    /// The publisher's name at `index` of `region`'s table
+    /// ([`Source::UNKNOWN`](crate::Source::UNKNOWN) if unset or invalid).
+    #[inline]
+    pub(crate) fn get(&self, region: &Region, index: u32) -> crate::Source {
+        let Some(cell) = self.0.get(index as usize) else {
+            return crate::Source::UNKNOWN;
+        };
+        match cell.get() {
+            Some(&s) => s,
+            None => Self::first(cell, region, index),
+        }
+    }
+
+    /// The first look-up of `index`: reads and interns the name.
+    #[cold]
+    #[inline(never)]
+    fn first(cell: &OnceLock<crate::Source>, region: &Region, index: u32) -> crate::Source {
+        match region.source_name(index) {
+            Some(name) => *cell.get_or_init(|| crate::Source::intern(&name)),
+            None => crate::Source::UNKNOWN,
+        }
+    }
+}
+
 /// Counts summed over every process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -748,8 +843,10 @@ impl Region {
         self.row_add(row, ROW_READERS, delta);
     }
 
-    /// Moves a row's counts to the detached totals and zeroes them.
-    fn fold_row(&self, row: Row) {
+    /// Moves a row's counts to the detached totals and zeroes them; takes
+    /// its waiters (those of a dead process: a live one has none left when
+    /// it releases its row) out of the waiter count, and returns how many.
+    fn fold_row(&self, row: Row) -> u64 {
         for (f, total) in [
             (ROW_READS, W_RETIRED_READS),
             (ROW_LOST, W_RETIRED_LOST),
@@ -761,6 +858,15 @@ impl Region {
         }
         // ORDERING: statistics.
         self.row_field(row, ROW_READERS).store(0, Ordering::Relaxed);
+        // ORDERING: Relaxed; the row is owned by the caller (claimed from a
+        // dead process, or its own), so no live thread counts in it.
+        let waiters = self.row_field(row, ROW_WAITERS).swap(0, Ordering::Relaxed);
+        if waiters != 0 {
+            // ORDERING: Relaxed; the dead waiters' increments are gone
+            // with them: no wake-up is owed to them.
+            self.word(W_WAITERS).fetch_sub(waiters, Ordering::Relaxed);
+        }
+        waiters
     }
 
     /// Gives a row back: its counts move to the detached totals.
@@ -771,15 +877,39 @@ impl Region {
     }
 }
 
-struct Futex<'a>(&'a Region);
+/// How many wake-up syscalls a process makes on a buffer between two looks
+/// for waiters of dead processes ([`Region::reap_dead_waiters`]).
+pub const SWEEP_EVERY: u64 = 1024;
+
+/// The futex words of a region, and the row of the handle that waits.
+struct Futex<'a>(&'a Region, Option<Row>);
 
 impl WakeWords for Futex<'_> {
     fn add_waiters(&self, delta: i64) {
-        // ORDERING: Relaxed; ordered before the waiter's next check by the
-        // SeqCst fence in `wake::wait_until`, which pairs with `notify`.
-        self.0
-            .word(W_WAITERS)
-            .fetch_add(delta as u64, Ordering::Relaxed);
+        // The header first on the way in and last on the way out, so that
+        // the row never counts a waiter the header does not (a process
+        // killed in between leaves the header one too high, never low).
+        let header = || {
+            // ORDERING: Relaxed; ordered before the waiter's next check by
+            // the SeqCst fence in `wake::wait_until`, which pairs with
+            // `notify`.
+            self.0
+                .word(W_WAITERS)
+                .fetch_add(delta as u64, Ordering::Relaxed);
+        };
+        if delta > 0 {
+            header();
+        }
+        if let Some(row) = self.1 {
+            // ORDERING: Relaxed; a count only `fold_row` takes, after
+            // claiming the row from a dead process.
+            self.0
+                .row_field(row, ROW_WAITERS)
+                .fetch_add(delta as u64, Ordering::Relaxed);
+        }
+        if delta < 0 {
+            header();
+        }
     }
     #[inline]
     fn waiters(&self) -> u64 {
@@ -879,7 +1009,7 @@ fn validate(map: &Mapping) -> Result<(Layout, Geometry), String> {
             layout.size()
         ));
     }
-    let expected_slot = (SLOT_META_WORDS + state_size.div_ceil(8)).div_ceil(8) * 64;
+    let expected_slot = slot_words(state_size) * 8;
     if slot_size != expected_slot {
         return Err(format!(
             "slot size {slot_size}, the layout needs {expected_slot}"

@@ -9,25 +9,25 @@
 //! flag.
 //!
 //! [`MappedSlots<T>`] implements [`Slots`] on the slot words with the
-//! protocol of `slots.rs`. The same type also backs the in-process
+//! crate's one stamped-slot protocol (`storage/stamped.rs`). The same type also backs the in-process
 //! subscription queues of a shared buffer (on heap words, through
 //! `Slots::with_len`).
 
-use super::region::{Region, SLOT_META_WORDS};
-use super::slots::{self, SlotMeta};
+use super::region::{Region, SourceNames};
 use crate::snapshot::Snapshot;
+use crate::storage::stamped;
 use crate::storage::{check_len, Header, Seq, Slots, Storage};
 use crate::sync::{lock, Mutex, Ordering};
 use crate::{Error, Source};
 use bytemuck::Pod;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64}; // shim-exempt: words of the mapped file (or their heap twin for queues); see shm/map.rs
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Words per slot for a state of `T`, rounded to a cache line.
-fn slot_words<T>() -> usize {
-    (SLOT_META_WORDS + std::mem::size_of::<T>().div_ceil(8)).div_ceil(8) * 8
+const fn slot_words<T>() -> usize {
+    stamped::slot_words(std::mem::size_of::<T>())
 }
 
 enum Words {
@@ -43,7 +43,7 @@ pub struct MappedSlots<T> {
     words: Words,
     len: usize,
     /// Source names, by index in the header's table, interned once.
-    sources: [OnceLock<Source>; super::region::SOURCES],
+    sources: SourceNames,
     /// The writer's last source and its index in the table.
     last_source: Mutex<Option<(Source, u32)>>,
     _state: PhantomData<fn() -> T>,
@@ -74,7 +74,7 @@ impl<T: Pod + Send + Sync> MappedSlots<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, index: usize) -> &[AtomicU64] {
         let n = slot_words::<T>();
         let (words, first) = match &self.words {
@@ -101,20 +101,11 @@ impl<T: Pod + Send + Sync> MappedSlots<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn source(&self, index: u32) -> Source {
-        let Words::Mapped(region, _) = &self.words else {
-            return bytemuck::cast(index);
-        };
-        let Some(cell) = self.sources.get(index as usize) else {
-            return Source::UNKNOWN;
-        };
-        if let Some(&s) = cell.get() {
-            return s;
-        }
-        match region.source_name(index) {
-            Some(name) => *cell.get_or_init(|| Source::intern(&name)),
-            None => Source::UNKNOWN,
+        match &self.words {
+            Words::Mapped(region, _) => self.sources.get(region, index),
+            Words::Heap(_) => bytemuck::cast(index),
         }
     }
 }
@@ -149,34 +140,15 @@ impl<T: Pod + Send + Sync> Slots for MappedSlots<T> {
 
     #[inline]
     fn write(&self, index: usize, seq: Seq, item: &Snapshot<T>) {
-        let meta = SlotMeta {
-            seq,
-            version: item.version,
-            timestamp: item.timestamp,
-            published_at: item.published_at,
-            published_ns: item.published_ns,
-            source: self.source_index(item.source),
-        };
-        slots::write(
-            self.slot(index),
-            seq,
-            &meta,
-            bytemuck::bytes_of(&item.state),
-        );
+        let source = self.source_index(item.source);
+        stamped::write_snapshot(self.slot(index), seq, item, source);
     }
 
-    #[inline]
+    /// Inlined always, as the in-process slots' read is: the snapshot is
+    /// returned by value, and an out-of-line call copies it once more.
+    #[inline(always)]
     fn read(&self, index: usize, seq: Seq) -> Option<Snapshot<T>> {
-        let mut state = T::zeroed();
-        let meta = slots::read(self.slot(index), seq, bytemuck::bytes_of_mut(&mut state))?;
-        Some(Snapshot {
-            state,
-            version: meta.version,
-            timestamp: meta.timestamp,
-            published_at: meta.published_at,
-            published_ns: meta.published_ns,
-            source: self.source(meta.source),
-        })
+        stamped::read_snapshot(self.slot(index), seq, |s| self.source(s))
     }
 
     fn clear(&self) -> Vec<()> {
@@ -244,7 +216,7 @@ impl<T> Drop for Mapped<T> {
 impl<T: Pod + Send + Sync> Storage for Mapped<T> {
     type Slots = MappedSlots<T>;
 
-    #[inline]
+    #[inline(always)]
     fn header(&self) -> &Header {
         self.region.header()
     }
@@ -285,7 +257,7 @@ impl<T: Pod + Send + Sync> Storage for Mapped<T> {
         ready: &mut dyn FnMut() -> Option<R>,
         timeout: Option<Duration>,
     ) -> Option<Option<R>> {
-        Some(self.region.wait_until(ready, timeout))
+        Some(self.region.wait_until(self.row, ready, timeout))
     }
 
     fn close_shared(&self) {

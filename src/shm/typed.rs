@@ -15,8 +15,9 @@
 //! `timestamp` is the state's own time, as in every language.
 //!
 //! `statistics()` sums the reads every process counted in the file's
-//! header (`latest`, freshness checks, reader handles once dropped); its
-//! `readers`, `lost` of live readers and `waiting` are this process's.
+//! header (`latest`, freshness checks, reader handles every 256 reads and
+//! when dropped); its `readers`, `lost` of live readers not yet moved there
+//! and `waiting` are this process's.
 //! [`Region::counts`] sums the per-process rows of every process.
 //!
 //! ```

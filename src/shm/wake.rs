@@ -36,8 +36,15 @@
 //!
 //! A waiting process killed by a signal leaves `waiters` incremented: each
 //! later publish then bumps `seq` and makes one `FUTEX_WAKE` syscall that
-//! wakes nobody (a cost, never a lost wake-up) until the buffer's file is
-//! recreated.
+//! wakes nobody (a cost, never a lost wake-up). `region.rs` bounds it: each
+//! waiter is also counted in its handle's row, and the count of a process
+//! found dead is subtracted (when its row is claimed again, and by a
+//! publisher every `SWEEP_EVERY` wake-ups), so the useless syscalls stop
+//! after at most that many publishes. Left: a waiter whose handle got no
+//! row (all 32 taken by live processes) stays counted until the file is
+//! recreated; and "dead" is judged by pid and start time in `/proc`, so
+//! processes sharing a buffer must share a pid namespace (as the writer
+//! lock already assumes).
 
 use crate::sync::{fence, Ordering};
 use std::time::{Duration, Instant};
@@ -58,17 +65,18 @@ pub(crate) trait WakeWords {
     fn wake_all(&self);
 }
 
-/// Notify steps 1-2.
+/// Notify steps 1-2; whether it woke (made the syscall).
 #[inline]
-pub(crate) fn notify(w: &impl WakeWords) {
+pub(crate) fn notify(w: &impl WakeWords) -> bool {
     // ORDERING: SeqCst fence; pairs with the waiter's fence (store
     // buffering, module docs).
     fence(Ordering::SeqCst);
     if w.waiters() == 0 {
-        return;
+        return false;
     }
     w.bump_seq();
     w.wake_all();
+    true
 }
 
 /// Wait steps 1-4: `Some` from `ready`, or `None` after `timeout`.

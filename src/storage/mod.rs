@@ -47,19 +47,25 @@
 //! language memory models?" (MSPC 2012), applied per slot. All payload
 //! accesses are atomic, so there is no data race in Rust's memory model.
 //!
+//! The plain-data form of this protocol is written once, in `stamped.rs`,
+//! over any slot's words (a trait giving word `w` of a slot): the heap
+//! slots ([`PodSlots`]) and the slots of a mapped file (`shm`) both call it.
+//!
 //! # A third storage
 //!
 //! A storage in shared memory implements [`Storage`] with its header and
 //! its slots in the mapping: `header()` returns a reference into the
 //! mapping, and its slots implement [`Slots`] over mapped words with the
-//! protocol above. The buffer never keeps a sequence word of its own.
+//! same `stamped` functions. The buffer never keeps a sequence word of its own.
 //! [`crate::shm::Mapped`] is that storage.
 
 mod arc;
 mod pod;
+pub(crate) mod stamped;
 
 pub use arc::ArcSlots;
 pub use pod::PodSlots;
+pub use stamped::SlotMeta;
 
 use crate::snapshot::Snapshot;
 use crate::sync::{AtomicU64, Ordering};
@@ -113,7 +119,8 @@ struct Counters {
     resets: AtomicU64,
     /// Reads that found only a state older than asked for.
     stale_reads: AtomicU64,
-    /// Reads and lost versions of reader handles already dropped.
+    /// Reads and lost versions that reader handles moved here (every few
+    /// hundred reads, and the rest when dropped).
     retired_reads: AtomicU64,
     retired_lost: AtomicU64,
 }
@@ -197,6 +204,46 @@ impl Header {
         }
     }
 
+    /// Writer side: the sequence number and the version of the next
+    /// publish.
+    #[inline]
+    pub(crate) fn next_publish(&self) -> (Seq, u64) {
+        let words = self.words_for_writer();
+        let seq = words.latest + 1;
+        (seq, seq - words.base)
+    }
+
+    /// The latest complete publish, as `read` copies it from its slot
+    /// (`None` from `read`: the slot was rewritten during the copy); `None`
+    /// when the buffer is empty. A writer that laps the ring during the copy
+    /// has published a newer state, which the retry takes. Every buffer,
+    /// typed or of run-time layout, reads its latest state through this.
+    #[inline(always)]
+    pub(crate) fn load_latest<R>(
+        &self,
+        mut read: impl FnMut(Seq, Seq) -> Option<R>,
+    ) -> Option<(Seq, R)> {
+        loop {
+            let seq = self.latest();
+            let base = self.base_after_latest();
+            if seq <= base {
+                return None;
+            }
+            if let Some(item) = read(seq, base) {
+                return Some((seq, item));
+            }
+            crate::sync::spin_hint();
+        }
+    }
+
+    /// The sequence numbers of the snapshots held (the last `capacity` of
+    /// the current epoch, oldest first) and the epoch's base.
+    pub(crate) fn held(&self, capacity: usize) -> (Seq, std::ops::RangeInclusive<Seq>) {
+        let words = self.words();
+        let held = (capacity as u64).min(words.version());
+        (words.base, words.latest - held + 1..=words.latest)
+    }
+
     /// Writer side: `seq` is complete and is now the latest.
     #[inline]
     pub(crate) fn set_latest(&self, seq: Seq) {
@@ -250,7 +297,8 @@ impl Header {
         self.counters.stale_reads.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Folds a dropped reader's counts into the totals.
+    /// Adds a reader handle's counts to the totals (every few hundred reads
+    /// and when it is dropped), where every process sees them.
     pub(crate) fn retire_reader(&self, reads: u64, lost: u64) {
         // ORDERING: statistics.
         self.counters
@@ -430,6 +478,23 @@ impl<S: Slots + SlotsKind> Storage for InProcess<S> {
     fn kind() -> &'static str {
         S::KIND
     }
+}
+
+/// The item of `items` whose timestamp is nearest `time`, and whether it is
+/// within `max_age` of it (a read, else a stale read); `None` if `items` is
+/// empty. `state_at` of every buffer.
+pub(crate) fn nearest<I>(
+    items: Vec<I>,
+    time: f64,
+    max_age: std::time::Duration,
+    timestamp: impl Fn(&I) -> f64,
+) -> Option<(I, bool)> {
+    let distance = |i: &I| (timestamp(i) - time).abs();
+    let best = items
+        .into_iter()
+        .min_by(|a, b| distance(a).total_cmp(&distance(b)))?;
+    let within = distance(&best) <= max_age.as_secs_f64();
+    Some((best, within))
 }
 
 /// Checks a slot count and the bytes it would take before allocating.

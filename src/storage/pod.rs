@@ -1,21 +1,19 @@
-//! [`PodSlots`]: plain-data snapshots copied through atomic words.
+//! [`PodSlots`]: plain-data snapshots copied through atomic words on the
+//! heap, with the stamped-slot protocol of [`stamped`](super::stamped).
 //!
 //! No `unsafe`: payloads are `bytemuck::Pod`, converted to and from words
 //! with `bytemuck`'s safe casts; any bit pattern a torn copy could produce
 //! is a valid `T`, and a torn copy is discarded anyway.
 
+use super::stamped::{self, SlotWords};
 use super::{check_len, Seq, Slots, SlotsKind};
 use crate::snapshot::Snapshot;
 use crate::source::Source;
-use crate::sync::{fence, AtomicU64, Ordering};
+use crate::sync::AtomicU64;
 use crate::Error;
 use bytemuck::Pod;
 use std::marker::PhantomData;
 
-const WRITING: u64 = 1;
-/// Words of metadata before the state: stamp, version, timestamp,
-/// published_at, published_ns, source.
-const META_WORDS: usize = 6;
 const WORDS_PER_LINE: usize = 8;
 
 /// A cache line of words; slots start on line boundaries so that writing one
@@ -26,6 +24,18 @@ struct Line([AtomicU64; WORDS_PER_LINE]);
 impl Line {
     fn new() -> Self {
         Line(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+/// A slot: whole cache lines; word `w` is `lines[w / 8].0[w % 8]`.
+impl SlotWords for [Line] {
+    #[inline(always)]
+    fn word(&self, w: usize) -> &AtomicU64 {
+        &self[w / WORDS_PER_LINE].0[w % WORDS_PER_LINE]
+    }
+    #[inline(always)]
+    fn words(&self) -> usize {
+        self.len() * WORDS_PER_LINE
     }
 }
 
@@ -46,25 +56,16 @@ impl<T> std::fmt::Debug for PodSlots<T> {
 }
 
 impl<T: Pod> PodSlots<T> {
-    const STATE_WORDS: usize = std::mem::size_of::<T>().div_ceil(8);
-    const LINES_PER_SLOT: usize = (META_WORDS + Self::STATE_WORDS).div_ceil(WORDS_PER_LINE);
-    /// Whether the state is whole words at word alignment, so that it is
-    /// copied as `u64`s with no byte shuffling (a constant per type).
-    const WORD_SHAPED: bool = std::mem::size_of::<T>() % 8 == 0 && std::mem::align_of::<T>() >= 8;
+    const LINES_PER_SLOT: usize = stamped::slot_words(std::mem::size_of::<T>()) / WORDS_PER_LINE;
 
     /// The lines of slot `index`: one bounds check; word `w` of the slot is
-    /// then `lines[w / 8].0[w % 8]` with `w` below a constant, which the
-    /// compiler checks at compile time once the copy loops are unrolled.
+    /// then checked against a constant, which the compiler does at compile
+    /// time once the copy loops are unrolled.
     #[inline]
     fn slot(&self, index: usize) -> &[Line] {
         let start = index * Self::LINES_PER_SLOT;
         &self.lines[start..start + Self::LINES_PER_SLOT]
     }
-}
-
-#[inline]
-fn word(lines: &[Line], w: usize) -> &AtomicU64 {
-    &lines[w / WORDS_PER_LINE].0[w % WORDS_PER_LINE]
 }
 
 impl<T> SlotsKind for PodSlots<T> {
@@ -102,102 +103,18 @@ impl<T: Pod + Send + Sync> Slots for PodSlots<T> {
 
     #[inline]
     fn write(&self, index: usize, seq: Seq, item: &Snapshot<T>) {
-        let lines = self.slot(index);
-        let stamp = word(lines, 0);
-        // ORDERING: Relaxed; made visible before the payload by the Release
-        // fence below (write steps 1-2 of the protocol).
-        stamp.store(seq << 1 | WRITING, Ordering::Relaxed);
-        // ORDERING: pairs with the reader's Acquire fence (read step 3).
-        fence(Ordering::Release);
-        // ORDERING (all payload stores): Relaxed, ordered by the fences and
-        // the final Release stamp store.
-        let meta = [
-            item.version,
-            item.timestamp.to_bits(),
-            item.published_at.to_bits(),
-            item.published_ns,
-            u64::from(bytemuck::cast::<Source, u32>(item.source)),
-        ];
-        for (w, value) in meta.into_iter().enumerate() {
-            word(lines, 1 + w).store(value, Ordering::Relaxed);
-        }
-        let bytes = bytemuck::bytes_of(&item.state);
-        match bytemuck::try_cast_slice::<u8, u64>(bytes) {
-            Ok(words) if Self::WORD_SHAPED => {
-                for (w, &value) in words.iter().enumerate() {
-                    word(lines, META_WORDS + w).store(value, Ordering::Relaxed);
-                }
-            }
-            _ => {
-                for (w, chunk) in bytes.chunks(8).enumerate() {
-                    let mut buf = [0u8; 8];
-                    buf[..chunk.len()].copy_from_slice(chunk);
-                    word(lines, META_WORDS + w).store(u64::from_ne_bytes(buf), Ordering::Relaxed);
-                }
-            }
-        }
-        // ORDERING: Release; pairs with the reader's Acquire stamp load
-        // (read step 1): a reader that sees this stamp sees every word.
-        stamp.store(seq << 1, Ordering::Release);
+        let source = bytemuck::cast::<Source, u32>(item.source);
+        stamped::write_snapshot(self.slot(index), seq, item, source);
     }
 
-    /// Copies the slot through atomic word loads. Each word is one `Relaxed`
-    /// atomic load (a plain `mov` on x86-64 and AArch64), so the copy has no
-    /// data race in Rust's memory model even while a writer stores the same
-    /// words; the loads are independent, so the compiler and the CPU may
-    /// issue them in any order and overlap them, and the seqlock check
-    /// around them (stamp, `Acquire` fence, stamp) rejects any mix.
     #[inline]
     fn read(&self, index: usize, seq: Seq) -> Option<Snapshot<T>> {
-        let lines = self.slot(index);
-        let stamp = word(lines, 0);
-        // ORDERING: Acquire; pairs with the writer's final Release store.
-        let before = stamp.load(Ordering::Acquire);
-        if before != seq << 1 {
-            return None;
-        }
-        // ORDERING (payload loads): Relaxed, validated below.
-        let load = |w: usize| word(lines, w).load(Ordering::Relaxed);
-        let (version, timestamp, published_at, published_ns, source) =
-            (load(1), load(2), load(3), load(4), load(5));
-        let mut state = T::zeroed();
-        let bytes = bytemuck::bytes_of_mut(&mut state);
-        match bytemuck::try_cast_slice_mut::<u8, u64>(bytes) {
-            Ok(words) if Self::WORD_SHAPED => {
-                for (w, out) in words.iter_mut().enumerate() {
-                    *out = load(META_WORDS + w);
-                }
-            }
-            _ => {
-                for (w, chunk) in bytes.chunks_mut(8).enumerate() {
-                    let buf = load(META_WORDS + w).to_ne_bytes();
-                    chunk.copy_from_slice(&buf[..chunk.len()]);
-                }
-            }
-        }
-        // ORDERING: pairs with the writer's Release fence (write step 2): if
-        // any word above came from a later write, the re-load below sees
-        // that write's stamp.
-        fence(Ordering::Acquire);
-        // ORDERING: Relaxed after the Acquire fence.
-        if stamp.load(Ordering::Relaxed) != before {
-            return None;
-        }
-        Some(Snapshot {
-            state,
-            version,
-            timestamp: f64::from_bits(timestamp),
-            published_at: f64::from_bits(published_at),
-            published_ns,
-            source: bytemuck::cast::<u32, Source>(source as u32),
-        })
+        stamped::read_snapshot(self.slot(index), seq, bytemuck::cast::<u32, Source>)
     }
 
     fn clear(&self) -> Vec<()> {
         for index in 0..self.len() {
-            // ORDERING: Release, like a completed write of "nothing" (stamp
-            // 0 is never asked for: sequence numbers start at 1).
-            word(self.slot(index), 0).store(0, Ordering::Release);
+            stamped::clear(self.slot(index));
         }
         Vec::new()
     }
