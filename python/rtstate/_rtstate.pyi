@@ -387,9 +387,22 @@ class DroneStateBuffer(ThreadSafeStateBuffer):
 
 class FastDroneStateBuffer(ThreadSafeStateBuffer):
     """A buffer of :class:`FastDroneState` on the lock-free slot ring (a
-    :class:`DroneState` or a DroneState-like object is converted)."""
+    :class:`DroneState` or a DroneState-like object is converted).
 
-    def __new__(cls, buffer_size: int = 5, clock: Optional[_Clock] = None) -> FastDroneStateBuffer: ...
+    ``shared="drone1/fast_state"`` creates the ring in shared memory (a file
+    in ``/dev/shm``, or ``$RTSTATE_SHM_DIR``) and makes this process its
+    writer: any process reads it with :func:`open_shared` (Python) or
+    ``SlotRing::<FastDroneState>::open_shared`` (Rust), with the same API. An
+    existing buffer of that name and size is taken over and its versions
+    continue (:class:`WriterBusyError` while another live process writes it;
+    ``TypeError`` if it holds another layout, ``ValueError`` for another size
+    or a bad name).
+    A shared buffer cannot be the state buffer of a
+    :class:`RealTimeControlWrapper` (``TypeError``)."""
+
+    def __new__(
+        cls, buffer_size: int = 5, clock: Optional[_Clock] = None, shared: Optional[str] = None
+    ) -> FastDroneStateBuffer: ...
     def update_from_drone_state(self, drone_state: Any, source: Optional[str] = None) -> int:
         """Publishes a DroneState (or another library's DroneState-like object)
         converted; source defaults to "converter"."""
@@ -453,8 +466,11 @@ class StateManager:
 def create_drone_state_buffer(buffer_size: int = 10, clock: Optional[_Clock] = None) -> DroneStateBuffer:
     """A :class:`DroneStateBuffer`."""
 
-def create_fast_state_buffer(buffer_size: int = 5, clock: Optional[_Clock] = None) -> FastDroneStateBuffer:
-    """A :class:`FastDroneStateBuffer`."""
+def create_fast_state_buffer(
+    buffer_size: int = 5, clock: Optional[_Clock] = None, shared: Optional[str] = None
+) -> FastDroneStateBuffer:
+    """A :class:`FastDroneStateBuffer` (``shared``: a shared-memory buffer of
+    that name, created and written by this process)."""
 
 def create_state_manager(clock: Optional[_Clock] = None) -> StateManager:
     """A :class:`StateManager`."""

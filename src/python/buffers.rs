@@ -5,10 +5,10 @@
 //! [`Store`] (the one place the two kinds differ); the snapshots it returns
 //! come from the buffer's cache ([`Snapshots`]).
 
-use super::construct::{bind_config, new_config, BASE_PARAMS, TYPED_PARAMS};
+use super::construct::{bind_config, new_config, BASE_PARAMS, FAST_PARAMS, TYPED_PARAMS};
 use super::convert::{
-    clock_arg, finite, metadata as metadata_arg, now_on, qualified_name, source_text, type_name,
-    BufferSize, MaxAge, PolicyArg, QueueSize, SourceArg, Timeout,
+    clock_arg, finite, metadata as metadata_arg, now_on, qualified_name, source_text, text_arg,
+    type_name, BufferSize, MaxAge, PolicyArg, QueueSize, SourceArg, Timeout,
 };
 use super::estimated::drone_state_from_estimate;
 use super::reader::PyReader;
@@ -48,19 +48,26 @@ impl PyStateBuffer {
         buffer_size: usize,
         state_type: Option<Bound<'_, PyType>>,
     ) -> PyResult<Self> {
-        Self::build(py, buffer_size, state_type, None)
+        Self::build(py, buffer_size, state_type, None, None)
     }
 
     /// `buffer_size` was checked with the arguments (`convert::size`,
     /// 1 to `MAX_BUFFER_SIZE`); the core refuses what it cannot allocate.
+    /// `shared`: the name of a shared-memory buffer to create (and write)
+    /// instead of one in this process (FastDroneState only).
     fn build(
         py: Python<'_>,
         buffer_size: usize,
         state_type: Option<Bound<'_, PyType>>,
         clock: Option<Py<PyAny>>,
+        shared: Option<&str>,
     ) -> PyResult<Self> {
         let state_type = state_type.unwrap_or_else(|| py.get_type::<PyDroneState>());
-        let store = store_for(&state_type, buffer_size).map_err(|e| match e {
+        let store = store_for(&state_type, buffer_size, shared).map_err(|e| match e {
+            Error::InvalidArgument {
+                name: "shared",
+                reason,
+            } => PyValueError::new_err(format!("`shared`: {reason}")),
             Error::InvalidArgument { reason, .. } => {
                 PyValueError::new_err(format!("`buffer_size` (the history capacity) {reason}"))
             }
@@ -76,7 +83,11 @@ impl PyStateBuffer {
 
     /// The name registered with the core manager.
     pub(crate) fn type_label(&self, py: Python<'_>) -> &'static str {
-        if self.store.fast_ring().is_some() {
+        if self
+            .state_type
+            .bind(py)
+            .is(py.get_type::<PyFastDroneState>())
+        {
             "FastDroneState"
         } else if self.state_type.bind(py).is(py.get_type::<PyDroneState>()) {
             "DroneState"
@@ -255,6 +266,7 @@ impl PyStateBuffer {
             config.buffer_size.unwrap_or(10),
             config.state_type.map(|t| t.into_bound(py)),
             config.clock,
+            None,
         )
     }
 
@@ -264,9 +276,9 @@ impl PyStateBuffer {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let names: &[&str] = if slf.is_instance_of::<PyDroneStateBuffer>()
-            || slf.is_instance_of::<PyFastDroneStateBuffer>()
-        {
+        let names: &[&str] = if slf.is_instance_of::<PyFastDroneStateBuffer>() {
+            &FAST_PARAMS
+        } else if slf.is_instance_of::<PyDroneStateBuffer>() {
             &TYPED_PARAMS
         } else {
             &BASE_PARAMS
@@ -426,26 +438,28 @@ fn typed<T: pyo3::PyClass<BaseType = PyStateBuffer>>(
     state_type: Bound<'_, PyType>,
     buffer_size: usize,
     clock: Option<Py<PyAny>>,
+    shared: Option<&str>,
     class: T,
 ) -> PyResult<PyClassInitializer<T>> {
-    let base = PyStateBuffer::build(py, buffer_size, Some(state_type), clock)?;
+    let base = PyStateBuffer::build(py, buffer_size, Some(state_type), clock, shared)?;
     Ok(PyClassInitializer::from(base).add_subclass(class))
 }
 
 /// `__new__` of a buffer class fixed to `state_type` (`buffer_size` by
-/// default `default_size`).
+/// default `default_size`), taking the parameters `names`.
 fn typed_new<T: pyo3::PyClass<BaseType = PyStateBuffer>>(
     cls: &Bound<'_, PyType>,
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
+    (args, kwargs): (&Bound<'_, PyTuple>, Option<&Bound<'_, PyDict>>),
+    names: &[&str],
     state_type: Bound<'_, PyType>,
     default_size: usize,
     class: T,
 ) -> PyResult<PyClassInitializer<T>> {
     let py = cls.py();
-    let config = new_config(cls, &py.get_type::<T>(), &TYPED_PARAMS, args, kwargs)?;
+    let config = new_config(cls, &py.get_type::<T>(), names, args, kwargs)?;
     let buffer_size = config.buffer_size.unwrap_or(default_size);
-    typed(py, state_type, buffer_size, config.clock, class)
+    let shared = config.shared.as_deref();
+    typed(py, state_type, buffer_size, config.clock, shared, class)
 }
 
 /// A buffer of `DroneState` (DART-Planner's `DroneStateBuffer`).
@@ -459,7 +473,7 @@ impl PyDroneStateBuffer {
         clock: Option<Py<PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let state_type = py.get_type::<PyDroneState>();
-        typed(py, state_type, buffer_size, clock, PyDroneStateBuffer)
+        typed(py, state_type, buffer_size, clock, None, PyDroneStateBuffer)
     }
 }
 
@@ -474,7 +488,7 @@ impl PyDroneStateBuffer {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let state_type = cls.py().get_type::<PyDroneState>();
-        typed_new(cls, args, kwargs, state_type, 10, Self)
+        typed_new(cls, (args, kwargs), &TYPED_PARAMS, state_type, 10, Self)
     }
 
     /// Publishes an estimator's output: anything with `.pose` and `.twist`
@@ -517,9 +531,17 @@ impl PyFastDroneStateBuffer {
         py: Python<'_>,
         buffer_size: usize,
         clock: Option<Py<PyAny>>,
+        shared: Option<&str>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let state_type = py.get_type::<PyFastDroneState>();
-        typed(py, state_type, buffer_size, clock, PyFastDroneStateBuffer)
+        typed(
+            py,
+            state_type,
+            buffer_size,
+            clock,
+            shared,
+            PyFastDroneStateBuffer,
+        )
     }
 }
 
@@ -527,14 +549,14 @@ impl PyFastDroneStateBuffer {
 impl PyFastDroneStateBuffer {
     #[new]
     #[classmethod]
-    #[pyo3(signature = (*args, **kwargs), text_signature = "(buffer_size=5, clock=None)")]
+    #[pyo3(signature = (*args, **kwargs), text_signature = "(buffer_size=5, clock=None, shared=None)")]
     fn new(
         cls: &Bound<'_, PyType>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let state_type = cls.py().get_type::<PyFastDroneState>();
-        typed_new(cls, args, kwargs, state_type, 5, Self)
+        typed_new(cls, (args, kwargs), &FAST_PARAMS, state_type, 5, Self)
     }
 
     /// Publishes a `DroneState` (rtstate's, or another library's
@@ -573,14 +595,21 @@ pub(crate) fn create_drone_state_buffer<'py>(
     Bound::new(py, PyDroneStateBuffer::build(py, n, clock_arg(clock)?)?)
 }
 
-/// A `FastDroneStateBuffer` (DART-Planner's factory).
+/// A `FastDroneStateBuffer` (DART-Planner's factory); `shared` names a
+/// shared-memory buffer to create and write instead.
 #[pyfunction]
-#[pyo3(signature = (buffer_size=BufferSize(5), clock=None), text_signature = "(buffer_size=5, clock=None)")]
+#[pyo3(signature = (buffer_size=BufferSize(5), clock=None, shared=None), text_signature = "(buffer_size=5, clock=None, shared=None)")]
 pub(crate) fn create_fast_state_buffer<'py>(
     py: Python<'py>,
     buffer_size: BufferSize,
     clock: Option<&Bound<'py, PyAny>>,
+    shared: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyFastDroneStateBuffer>> {
     let n = buffer_size.0;
-    Bound::new(py, PyFastDroneStateBuffer::build(py, n, clock_arg(clock)?)?)
+    let shared = shared
+        .filter(|v| !v.is_none())
+        .map(|v| text_arg(v, "shared"))
+        .transpose()?;
+    let init = PyFastDroneStateBuffer::build(py, n, clock_arg(clock)?, shared.as_deref())?;
+    Bound::new(py, init)
 }

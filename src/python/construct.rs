@@ -3,7 +3,7 @@
 //! its own `__init__` keeps its own parameters), with DART-Planner's
 //! positional order and messages that name the argument.
 
-use super::convert::{clock_arg, size, type_name, MAX_BUFFER_SIZE};
+use super::convert::{clock_arg, size, text_arg, type_name, MAX_BUFFER_SIZE};
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -11,18 +11,22 @@ use pyo3::types::{PyDict, PyTuple, PyType};
 
 /// The parameters of `ThreadSafeStateBuffer`.
 pub(super) const BASE_PARAMS: [&str; 3] = ["buffer_size", "state_type", "clock"];
-/// The parameters of the buffer classes fixed to a state type.
+/// The parameters of `DroneStateBuffer`.
 pub(super) const TYPED_PARAMS: [&str; 2] = ["buffer_size", "clock"];
+/// The parameters of `FastDroneStateBuffer` (`shared`: the name of a
+/// shared-memory buffer to create and write).
+pub(super) const FAST_PARAMS: [&str; 3] = ["buffer_size", "clock", "shared"];
 
 /// What a buffer class is built from.
 pub(super) struct Config {
     pub(super) buffer_size: Option<usize>,
     pub(super) state_type: Option<Py<PyType>>,
     pub(super) clock: Option<Py<PyAny>>,
+    pub(super) shared: Option<String>,
 }
 
 /// Binds `args`/`kwargs` to the parameters `names` (a prefix of
-/// `buffer_size, state_type, clock`) of `class` (for messages).
+/// `buffer_size, state_type, clock, shared`) of `class` (for messages).
 pub(super) fn bind_config(
     class: &str,
     names: &[&str],
@@ -82,10 +86,12 @@ pub(super) fn bind_config(
         })
         .transpose()?;
     let clock = clock_arg(get("clock").as_ref())?;
+    let shared = get("shared").map(|v| text_arg(&v, "shared")).transpose()?;
     Ok(Config {
         buffer_size,
         state_type,
         clock,
+        shared,
     })
 }
 

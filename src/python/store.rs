@@ -501,15 +501,29 @@ impl<E: Event> Queue for Subscription<E> {
 }
 
 /// The core buffer of a Python buffer of `state_type`: a `SlotRing` for
-/// rtstate's `FastDroneState`, a `StateBuffer` of objects otherwise.
+/// rtstate's `FastDroneState` (in shared memory under the name `shared`,
+/// created here and written by this process, if given), a `StateBuffer` of
+/// objects otherwise (`shared` must then be None).
 pub(crate) fn store_for(
     state_type: &Bound<'_, PyType>,
     capacity: usize,
+    shared: Option<&str>,
 ) -> Result<Arc<dyn Store>, Error> {
     let py = state_type.py();
-    Ok(if state_type.is(py.get_type::<PyFastDroneState>()) {
-        Arc::new(Held::new(SlotRing::<FastDroneState>::checked(capacity)?))
-    } else {
-        Arc::new(Held::new(StateBuffer::<Entry>::checked(capacity)?))
+    let fast = state_type.is(py.get_type::<PyFastDroneState>());
+    Ok(match shared {
+        Some(name) if fast => Arc::new(Held::new(SlotRing::<FastDroneState>::create_shared(
+            name, capacity,
+        )?)),
+        Some(_) => {
+            return Err(Error::InvalidArgument {
+                name: "shared",
+                reason: "a shared-memory buffer holds plain data: use FastDroneStateBuffer, \
+                         or SharedBuffer for a layout of your own"
+                    .into(),
+            })
+        }
+        None if fast => Arc::new(Held::new(SlotRing::<FastDroneState>::checked(capacity)?)),
+        None => Arc::new(Held::new(StateBuffer::<Entry>::checked(capacity)?)),
     })
 }

@@ -159,9 +159,11 @@ impl PySimVehicle {
         let truth = match state_buffer.as_ref().map(|b| b.get().store.fast_ring()) {
             None => None,
             Some(Some(ring)) => Some(ring.clone()),
-            Some(None) => return Err(PyTypeError::new_err(
-                "`state_buffer` must be a FastDroneStateBuffer or None, got a buffer of objects",
-            )),
+            Some(None) => {
+                return Err(PyTypeError::new_err(
+                    "`state_buffer` must be an in-process FastDroneStateBuffer or None",
+                ))
+            }
         };
         let config = loop_config(
             rate_hz,

@@ -195,6 +195,13 @@ impl PyRealTimeControlWrapper {
         let store = &buffer.get().store;
         let (ring, mirror) = match (store.fast_ring(), store.objects()) {
             (Some(ring), _) => (ring.clone(), None),
+            (None, None) => {
+                return Err(PyTypeError::new_err(
+                    "`state_buffer`: a shared-memory FastDroneStateBuffer cannot drive the \
+                     wrapper's autopilot (it reads an in-process ring); pass an in-process \
+                     buffer, and mirror the shared one into it",
+                ))
+            }
             (None, objects) => {
                 let ring = SlotRing::checked(8)?;
                 let mirror = objects.map(|objects| Mirror {
