@@ -8,7 +8,9 @@
 //!   mirror's statistics. A remote version more than one past the last is a
 //!   gap, counted as `lost` (and, for a shared mirror, added to the file's
 //!   lost count that `rtstate top` shows); an older or repeated one is
-//!   counted as `dropped_old` and dropped: the mirror never goes backwards.
+//!   counted as `dropped_old` and dropped: the mirror never goes backwards
+//!   (a reply to the mirror's own query for the latest, and the live
+//!   sample of the version such a reply brought, are not counted).
 //!   A new exporter epoch (the remote restarted) starts the count again.
 //! - Staleness: the local state keeps the remote state's timestamp (shared
 //!   mirrors; in-process rings built with `checked` read it from the
@@ -201,6 +203,9 @@ struct Entry {
     stats: BufferStatistics,
     target: Option<Box<dyn Target>>,
     epoch: u64,
+    /// The remote version last accepted from a reply to a query (0 if the
+    /// last came live).
+    answered: u64,
     /// When the layout was last asked for (unknown layouts are asked for
     /// at most once per query timeout).
     asked: Option<Instant>,
@@ -377,7 +382,7 @@ impl Mirror {
                             continue;
                         }
                         match samples.recv_timeout(TICK) {
-                            Ok(Some(s)) => worker.on_sample(&s),
+                            Ok(Some(s)) => worker.on_sample(&s, false),
                             Ok(None) => {}
                             Err(_) => break,
                         }
@@ -499,7 +504,7 @@ impl Worker {
             match replies.recv_timeout(left) {
                 Ok(Some(reply)) => {
                     if let Ok(sample) = reply.result() {
-                        self.on_sample(sample);
+                        self.on_sample(sample, true);
                     }
                 }
                 _ => break,
@@ -536,7 +541,10 @@ impl Worker {
         self.publish_report();
     }
 
-    fn on_sample(&mut self, sample: &Sample) {
+    /// One sample (`answer`: a reply to the mirror's own query for the
+    /// latest, which repeats a version already held without it counting
+    /// as old).
+    fn on_sample(&mut self, sample: &Sample, answer: bool) {
         let key = sample.key_expr().as_str().to_string();
         let valid = match (parse_key(&key), &self.kind) {
             (None, _) => false,
@@ -596,7 +604,18 @@ impl Worker {
         }
         let last = entry.stats.remote_version;
         if meta.version <= last {
-            entry.stats.dropped_old += 1;
+            // A reply to the mirror's own query for the latest, or the
+            // live sample of a version a reply already brought, is no
+            // anomaly.
+            let echo = answer || (meta.version == entry.answered && meta.version == last);
+            if !echo {
+                entry.stats.dropped_old += 1;
+                let reason = format!(
+                    "{key}: version {} from {:?} is not newer than {last}, dropped",
+                    meta.version, meta.source
+                );
+                self.error(reason);
+            }
             return;
         }
         if last != 0 && meta.version > last + 1 {
@@ -606,6 +625,7 @@ impl Worker {
         }
         match target.publish(&payload, &meta) {
             Ok(local) => {
+                entry.answered = if answer { meta.version } else { 0 };
                 entry.stats.accepted += 1;
                 entry.stats.remote_version = meta.version;
                 entry.stats.local_version = local;

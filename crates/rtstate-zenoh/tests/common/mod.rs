@@ -5,7 +5,7 @@
 use rtstate_zenoh::ZenohOptions;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Every wait in these tests gives up after this long.
@@ -24,6 +24,12 @@ rtstate::layout!(Wheel {
     speed: [f32; 4],
     ticks: u64
 });
+
+impl rtstate::State for Wheel {
+    fn timestamp(&self) -> Option<f64> {
+        Some(self.timestamp)
+    }
+}
 
 /// This test binary's directory (shared memory files, sockets), set as
 /// `RTSTATE_SHM_DIR` before any buffer is made.
@@ -48,19 +54,22 @@ pub fn dir() -> &'static PathBuf {
 /// removes it; a directory left by a crashed run is in the temp dir).
 pub struct Cleanup;
 
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static RUNNING: Mutex<usize> = Mutex::new(0);
 
 impl Cleanup {
     pub fn new() -> Cleanup {
-        dir();
-        RUNNING.fetch_add(1, Ordering::SeqCst);
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        *running += 1;
+        std::fs::create_dir_all(dir()).unwrap();
         Cleanup
     }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if RUNNING.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        *running -= 1;
+        if *running == 0 {
             let _ = std::fs::remove_dir_all(dir());
         }
     }
