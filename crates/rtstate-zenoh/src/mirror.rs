@@ -467,6 +467,7 @@ impl Worker {
                 },
                 target: None,
                 epoch: 0,
+                answered: 0,
                 asked: None,
             })
     }
