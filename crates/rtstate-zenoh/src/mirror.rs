@@ -524,12 +524,10 @@ impl Worker {
             SampleKind::Put => {
                 entry.stats.writer_alive = Some(true);
                 // The token arrives once the remote's declarations have:
-                // a key with nothing yet asks for its latest sample now
-                // (the query at start may have gone out before the
-                // connection was up).
-                if entry.stats.accepted == 0 {
-                    self.fetch(key);
-                }
+                // ask for its latest sample now (the query at start may
+                // have gone out before the connection was up, and a writer
+                // coming back may have put its latest before it was).
+                self.fetch(key);
             }
             SampleKind::Delete => {
                 entry.stats.writer_alive = Some(false);

@@ -113,6 +113,31 @@ fn exporting_process_killed_the_mirror_reports_the_writer_gone() {
     assert_eq!(s.writer_lost, 1);
     assert_eq!(s.remote_version, 5);
     assert_eq!(local.latest().unwrap().state.position[0], 5.0);
+
+    // The network (here: the exporting process) comes back: the writer is
+    // alive again, the new exporter's epoch restarts the remote count, the
+    // local versions go on.
+    ring.publish(drone(6), est).unwrap();
+    let _bridge = Bridge::spawn(&[
+        "export",
+        "px/fast",
+        "--namespace",
+        "px",
+        "--listen",
+        &ep,
+        "--stats",
+        "0",
+    ]);
+    let (stats, ok) = mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key)
+            .is_some_and(|b| b.writer_alive == Some(true) && b.remote_version == 6)
+    });
+    assert!(ok, "the writer never came back: {stats:?}");
+    let s = stats.buffer(key).unwrap();
+    assert_eq!(s.remote_restarts, 1);
+    assert_eq!(s.local_version, 6);
+    assert_eq!(local.latest().unwrap().version, 6);
+    assert_eq!(local.latest().unwrap().state.position[0], 6.0);
 }
 
 #[test]
