@@ -4,7 +4,8 @@
 //!   readable on side B (a reader on B's local ring sees the new version;
 //!   the state is consumed through `black_box`);
 //! - **bare zenoh**: `put` of the same bytes on A → B's subscriber callback
-//!   has them (copied out through `black_box`);
+//!   hands them to a ring that the measuring thread waits on (the same
+//!   last step as the mirror's; the state consumed through `black_box`);
 //! - **publish cost**: `SlotRing::publish` with the exporter attached
 //!   beside the same publish with one subscription.
 //!
@@ -16,8 +17,6 @@
 use rtstate::{FastDroneState, SlotRing, Source};
 use rtstate_zenoh::{Exporter, Mirror, MirrorOptions, ZenohOptions};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zenoh::Wait;
 
@@ -28,7 +27,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 fn summary(name: &str, mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
     let (p50, p99) = (pct(&v, 0.5), pct(&v, 0.99));
-    println!("| {name} | {:.1} | {:.1} |", p50 / 1e3, p99 / 1e3);
+    println!("| {name} | {:.0} | {:.0} |", p50, p99);
     (p50, p99)
 }
 
@@ -59,26 +58,30 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut reader = local.reader();
     reader.read();
 
-    // Bare Zenoh: the same bytes, put → subscriber callback.
-    let base = Instant::now();
-    let arrived = Arc::new(AtomicU64::new(0));
-    let last_bytes = Arc::new(Mutex::new(Vec::new()));
+    // Bare Zenoh: the same bytes, put → subscriber callback, which hands
+    // them to the measuring thread through a ring as the mirror does (both
+    // rows end with the same futex wake-up of the waiting reader).
+    let bare_ring = SlotRing::<FastDroneState>::new(8)?;
     let sub = {
-        let arrived = arrived.clone();
-        let last_bytes = last_bytes.clone();
+        let bare_ring = bare_ring.clone();
         b.declare_subscriber("bare/fast_state")
             .callback(move |s| {
-                let bytes = s.payload().to_bytes().into_owned();
-                *last_bytes.lock().unwrap() = black_box(bytes);
-                arrived.fetch_add(1, Ordering::Release);
+                let bytes = s.payload().to_bytes();
+                if bytes.len() == std::mem::size_of::<FastDroneState>() {
+                    let state: FastDroneState = bytemuck::pod_read_unaligned(&bytes);
+                    let _ = bare_ring.publish(state, Source::UNKNOWN);
+                }
             })
             .wait()?
     };
     let publisher = a.declare_publisher("bare/fast_state").wait()?;
+    let mut bare_reader = bare_ring.reader();
     // Wait for the subscription to reach A.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while arrived.load(Ordering::Acquire) == 0 {
-        publisher.put(vec![0u8; 104]).wait()?;
+    while bare_ring.version() == 0 {
+        publisher
+            .put(bytemuck::bytes_of(&FastDroneState::default()).to_vec())
+            .wait()?;
         std::thread::sleep(Duration::from_millis(10));
         assert!(
             Instant::now() < deadline,
@@ -86,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         );
     }
     std::thread::sleep(Duration::from_millis(50));
+    bare_reader.read();
 
     let mut bridge = Vec::with_capacity(n);
     let mut bare = Vec::with_capacity(n);
@@ -111,21 +115,15 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 timestamp: i as f64,
                 ..Default::default()
             };
-            let before = arrived.load(Ordering::Acquire);
             let t0 = Instant::now();
             publisher.put(bytemuck::bytes_of(&state).to_vec()).wait()?;
-            let deadline = t0 + timeout;
-            while arrived.load(Ordering::Acquire) == before {
-                assert!(Instant::now() < deadline, "bare sample lost");
-                std::hint::spin_loop();
-            }
+            let got = bare_reader.wait(timeout)?;
             let dt = t0.elapsed().as_nanos() as f64;
-            black_box(last_bytes.lock().unwrap().len());
+            black_box(got.state);
             bare.push(dt);
         }
     }
     drop(sub);
-    let _ = base;
 
     // Publish cost: with the exporter attached vs with one subscription.
     let with_sub = SlotRing::<FastDroneState>::new(8)?;
@@ -153,7 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
 
     println!("samples per row: {n} (FastDroneState, 104 bytes; peer mode over a unix socket)\n");
-    println!("| row | p50 µs | p99 µs |\n| --- | --- | --- |");
+    println!("| row | p50 ns | p99 ns |\n| --- | --- | --- |");
     let (b50, b99) = summary("bridge: publish on A → mirrored version read on B", bridge);
     let (z50, z99) = summary("bare zenoh: put on A → subscriber callback on B", bare);
     let (p50, _) = summary("publish with the exporter attached", pub_bridge);
