@@ -14,8 +14,9 @@
                   removes the buffers no running process has open.
 ``rtstate bridge export NAME... --namespace NS`` / ``rtstate bridge mirror KEYEXPR``
                   runs the Zenoh bridge, the ``rtstate-bridge`` binary
-                  (``$RTSTATE_BRIDGE``, else found on ``PATH``), with the
-                  rest of the command line.
+                  (``$RTSTATE_BRIDGE``, else on ``PATH``, else in this
+                  interpreter's scripts directory), with the rest of the
+                  command line.
 
 Buffers live in ``$RTSTATE_SHM_DIR`` (default ``/dev/shm``); every command
 takes ``--dir`` to look elsewhere. Also ``python -m rtstate <command>``.
@@ -30,6 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from typing import Any, Iterable, Optional, Sequence, TextIO
 
@@ -268,9 +270,15 @@ def cmd_bridge(argv: Sequence[str]) -> int:
     """``rtstate bridge ...``: runs ``rtstate-bridge`` with ``argv``; its exit status."""
     exe = os.environ.get("RTSTATE_BRIDGE") or shutil.which("rtstate-bridge")
     if not exe:
+        # Installed by `pip install ./crates/rtstate-zenoh` into this
+        # interpreter's scripts directory (a virtualenv not activated).
+        beside = os.path.join(sysconfig.get_path("scripts"), "rtstate-bridge")
+        exe = beside if os.access(beside, os.X_OK) else None
+    if not exe:
         sys.stderr.write(
-            "rtstate bridge: the rtstate-bridge binary was not found on PATH; install it with "
-            "`cargo install --path crates/rtstate-zenoh` or set RTSTATE_BRIDGE\n"
+            "rtstate bridge: the rtstate-bridge binary was not found; install it with "
+            "`pip install ./crates/rtstate-zenoh` or `cargo install --path crates/rtstate-zenoh`, "
+            "or set RTSTATE_BRIDGE\n"
         )
         return 127
     try:
