@@ -12,7 +12,7 @@ use rtstate::{Error, Reader, SlotRing, StateManager};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zenoh::{Session, Wait};
 
 /// How long an export thread waits for a publish before it looks at its
@@ -277,16 +277,22 @@ impl Exporter {
                     let mut source = source;
                     let epoch = random_epoch();
                     let mut token = None;
+                    // The writer's liveness is looked at once per tick, not
+                    // per state (it reads the buffer's header).
+                    let mut looked: Option<Instant> = None;
                     while !stop.load(Ordering::Relaxed) {
-                        let alive = source.writer_alive();
-                        if alive && token.is_none() {
-                            token = session.liveliness().declare_token(key.clone()).wait().ok();
-                        } else if !alive && token.is_some() {
-                            if let Some(t) = token.take() {
-                                let _ = t.undeclare().wait();
+                        if looked.is_none_or(|t| t.elapsed() >= TICK) {
+                            let alive = source.writer_alive();
+                            looked = Some(Instant::now());
+                            if alive && token.is_none() {
+                                token = session.liveliness().declare_token(key.clone()).wait().ok();
+                            } else if !alive && token.is_some() {
+                                if let Some(t) = token.take() {
+                                    let _ = t.undeclare().wait();
+                                }
                             }
+                            counters.alive.store(token.is_some(), Ordering::Relaxed);
                         }
-                        counters.alive.store(token.is_some(), Ordering::Relaxed);
                         let read = match source.next(TICK) {
                             Ok(Some(read)) => read,
                             Ok(None) => continue,
