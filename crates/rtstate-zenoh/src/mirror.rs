@@ -156,10 +156,14 @@ impl<T: PodLayout + Send + Sync> Target for RingTarget<T> {
 
     fn publish(&mut self, bytes: &[u8], meta: &Meta) -> Result<u64, Error> {
         let state: T = bytemuck::pod_read_unaligned(bytes);
-        let source = *self
-            .sources
-            .entry(meta.source.clone())
-            .or_insert_with(|| Source::try_intern(&meta.source).unwrap_or(Source::UNKNOWN));
+        let source = match self.sources.get(&meta.source) {
+            Some(&s) => s,
+            None => {
+                let s = Source::try_intern(&meta.source).unwrap_or(Source::UNKNOWN);
+                self.sources.insert(meta.source.clone(), s);
+                s
+            }
+        };
         self.ring.publish(state, source).map_err(|e| e.error)
     }
 }
@@ -451,6 +455,9 @@ impl Drop for Mirror {
 
 impl Worker {
     fn entry(&mut self, key: &str) -> &mut Entry {
+        if self.entries.contains_key(key) {
+            return self.entries.get_mut(key).expect("present");
+        }
         let local_name = match parse_key(key) {
             Some((ns, buffer)) if matches!(self.kind, Kind::Shared) => {
                 format!("{}{ns}/{buffer}", self.options.local_prefix)
