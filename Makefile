@@ -10,9 +10,9 @@ export CARGO_TERM_COLOR ?= never
 # loom: bounded preemptions keep the models to a few minutes on 2 cores.
 LOOM_MAX_PREEMPTIONS ?= 2
 
-.PHONY: test demo demo-install bench bench-quick versions lint rust-test stress loom python-dev py-test stubtest rust-demo clean
+.PHONY: test demo demo-install bench bench-quick versions lint rust-test stress loom python-dev py-test stubtest rust-demo clean zenoh-test zenoh-bench
 
-test: versions lint rust-test stress loom py-test stubtest
+test: versions lint rust-test stress loom zenoh-test py-test stubtest
 	@echo "make test: all passed"
 
 versions:
@@ -29,6 +29,15 @@ rust-test:
 	@echo "==> cargo test (every target, then the doctests)"
 	cargo test --all-targets
 	cargo test --doc
+
+# The Zenoh bridge (crates/rtstate-zenoh, its own workspace crate so that
+# the core builds without Zenoh): its lint and its tests (two Zenoh sessions
+# on unix sockets and loopback TCP, in one process and across two). Its
+# first build compiles Zenoh (TCP and unix-socket transports only).
+zenoh-test:
+	@echo "==> rtstate-zenoh: clippy and tests (the Zenoh bridge)"
+	cargo clippy -p rtstate-zenoh --all-targets -- -D warnings
+	cargo test -p rtstate-zenoh
 
 # Release-mode stress tests (torn reads, version order; in-process and across
 # processes through shared memory), the chaos test (everything at once, with
@@ -102,6 +111,12 @@ bench: python-dev
 	$(VPY) benches/python/bench_vs_baseline.py $(PY_BENCH_ARGS)
 	$(VPY) benches/python/bench_loop.py
 	$(VPY) benches/python/bench_wakeup.py $(WAKEUP_ARGS)
+	$(MAKE) zenoh-bench
+
+# The Zenoh bridge against bare Zenoh in the same run (p50/p99), and the
+# publish cost with the exporter attached against one subscription.
+zenoh-bench:
+	cargo run --release -p rtstate-zenoh --example bridge_latency
 
 # The same rows, shorter (a few minutes on 2 cores): for a look, not for the
 # README's figures.

@@ -9,10 +9,6 @@ pub(crate) use loom::sync::atomic::{
 };
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
-/// Only the shared-memory wake-word model needs it (the mapping's own
-/// 32-bit futex word is not modelled through the shim).
-#[cfg(all(loom, test))]
-pub(crate) use loom::sync::atomic::AtomicU32;
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};

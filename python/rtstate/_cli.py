@@ -12,6 +12,11 @@
                   publisher's own publish times (not this tool's polling).
 ``rtstate clean [--invalid]``
                   removes the buffers no running process has open.
+``rtstate bridge export NAME... --namespace NS`` / ``rtstate bridge mirror KEYEXPR``
+                  runs the Zenoh bridge, the ``rtstate-bridge`` binary
+                  (``$RTSTATE_BRIDGE``, else on ``PATH``, else in this
+                  interpreter's scripts directory), with the rest of the
+                  command line.
 
 Buffers live in ``$RTSTATE_SHM_DIR`` (default ``/dev/shm``); every command
 takes ``--dir`` to look elsewhere. Also ``python -m rtstate <command>``.
@@ -22,8 +27,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import sysconfig
 import time
 from typing import Any, Iterable, Optional, Sequence, TextIO
 
@@ -258,9 +266,36 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def cmd_bridge(argv: Sequence[str]) -> int:
+    """``rtstate bridge ...``: runs ``rtstate-bridge`` with ``argv``; its exit status."""
+    exe = os.environ.get("RTSTATE_BRIDGE") or shutil.which("rtstate-bridge")
+    if not exe:
+        # Installed by `pip install ./crates/rtstate-zenoh` into this
+        # interpreter's scripts directory (a virtualenv not activated).
+        beside = os.path.join(sysconfig.get_path("scripts"), "rtstate-bridge")
+        exe = beside if os.access(beside, os.X_OK) else None
+    if not exe:
+        sys.stderr.write(
+            "rtstate bridge: the rtstate-bridge binary was not found; install it with "
+            "`pip install ./crates/rtstate-zenoh` or `cargo install --path crates/rtstate-zenoh`, "
+            "or set RTSTATE_BRIDGE\n"
+        )
+        return 127
+    try:
+        return subprocess.call([exe, *argv])
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        sys.stderr.write(f"rtstate bridge: cannot run {exe}: {e}\n")
+        return 127
+
+
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> int:
     """Runs the ``rtstate`` command with ``argv`` (default ``sys.argv[1:]``)."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "bridge":
+        return cmd_bridge(argv[1:])
+    args = _parser().parse_args(argv)
     out = sys.stdout if out is None else out
     command = {
         "list": cmd_list,
