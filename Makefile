@@ -28,6 +28,8 @@ lint:
 rust-test:
 	@echo "==> cargo test (every target, then the doctests)"
 	cargo test --all-targets
+	cargo test --features record --lib record
+	cargo test --features record --test record
 	cargo test --doc
 
 # Release-mode stress tests (torn reads, version order; in-process and across
@@ -75,9 +77,11 @@ stubtest: python-dev
 	@echo "==> stubtest: the .pyi stubs against the built module"
 	$(VPY) -m mypy.stubtest rtstate --allowlist tests/python/stubtest_allowlist.txt
 
+# The flight is recorded to demo.mcap (open it in Foxglove) and drawn to
+# demo.png (trajectory vs setpoints, loop period histograms).
 demo: demo-install
-	@echo "==> python -m rtstate demo"
-	$(VPY) -m rtstate demo
+	@echo "==> python -m rtstate demo --mcap demo.mcap --png demo.png"
+	$(VPY) -m rtstate demo --mcap demo.mcap --png demo.png
 
 rust-demo:
 	cargo run --release --example drone_state

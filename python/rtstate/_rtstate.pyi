@@ -1186,3 +1186,28 @@ def _shared_clean(directory: Optional[str | PathLike[str]] = None, invalid: bool
 
 def _shared_dir() -> str:
     """The directory holding shared buffers."""
+
+class _Recorder:
+    """A recording of buffers into an MCAP file (see ``rtstate.Recorder``)."""
+    def __new__(
+        cls,
+        path: str,
+        buffers: list[tuple[str, Any]],
+        directory: Optional[str] = None,
+        poll_interval: float = 0.001,
+        queue: int = 1024,
+        foxglove: bool = True,
+    ) -> _Recorder: ...
+    def start(self) -> None: ...
+    def stop(self) -> dict[str, Any]: ...
+    def statistics(self) -> dict[str, Any]: ...
+    @property
+    def running(self) -> bool: ...
+
+def _replay(
+    path: str,
+    directory: Optional[str] = None,
+    names: Optional[list[str]] = None,
+    rate: Optional[float] = None,
+) -> dict[str, Any]:
+    """Replays a recording into shared buffers; ``{"published", "elapsed"}``."""
