@@ -412,3 +412,30 @@ fn bad_files_are_clear_errors() {
         .unwrap_err();
     assert!(e.to_string().contains("x.mcap.partial"), "{e}");
 }
+
+#[test]
+fn stop_wakes_a_recorder_sleeping_its_poll_interval() {
+    let dir = TempDir::new("wake");
+    let path = dir.path().join("run.mcap");
+    let ring = SlotRing::<FastDroneState>::new(8).unwrap();
+    let options = RecorderOptions {
+        poll_interval: Duration::from_secs(3600),
+        ..RecorderOptions::default()
+    };
+    let mut recorder = Recorder::builder(&path)
+        .options(options)
+        .buffer("d", &ring)
+        .unwrap()
+        .start()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    ring.publish(drone(0), Source::intern("est")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(recorder.stop().map(|s| s.recorded())).unwrap());
+    // Not a timing claim: without the wake-up this would wait an hour.
+    let recorded = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("stop returned")
+        .unwrap();
+    assert_eq!(recorded, 1);
+}

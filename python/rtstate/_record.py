@@ -28,8 +28,9 @@ __all__ = ["Recorder", "replay"]
 
 def _pairs(buffers: Any) -> tuple[list[tuple[str, Any]], list[str]]:
     """``(name, buffer or shared name)`` pairs, and the manager's buffers left out."""
+    pairs: list[tuple[str, Any]] = []
+    skipped: list[str] = []
     if isinstance(buffers, _rtstate.StateManager):
-        pairs, skipped = [], []
         for name in buffers.names():
             b = buffers.get_buffer(name)
             if isinstance(b, _rtstate.FastDroneStateBuffer):
@@ -42,7 +43,6 @@ def _pairs(buffers: Any) -> tuple[list[tuple[str, Any]], list[str]]:
     if isinstance(buffers, Mapping):
         return [(str(k), v) for k, v in buffers.items()], []
     if isinstance(buffers, Sequence):
-        pairs = []
         for i, b in enumerate(buffers):
             if isinstance(b, str):
                 pairs.append((b, b))

@@ -1187,6 +1187,7 @@ def _shared_clean(directory: Optional[str | PathLike[str]] = None, invalid: bool
 def _shared_dir() -> str:
     """The directory holding shared buffers."""
 
+@final
 class _Recorder:
     """A recording of buffers into an MCAP file (see ``rtstate.Recorder``)."""
     def __new__(

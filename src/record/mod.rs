@@ -103,8 +103,9 @@ fn mcap_err(path: &Path) -> impl FnOnce(mcap::McapError) -> RecordError + '_ {
 #[derive(Clone, Copy, Debug)]
 pub struct RecorderOptions {
     /// How long the thread sleeps when no buffer had anything new
-    /// (default 1 ms). A shared buffer must not be lapped (its capacity
-    /// publishes) within it, or publishes are dropped.
+    /// (default 1 ms; [`Recorder::stop`] wakes it). A shared buffer must
+    /// not be lapped (its capacity publishes) within it, or publishes are
+    /// dropped.
     pub poll_interval: Duration,
     /// The queue of each in-process subscription (default 1024 events).
     pub queue: usize,
@@ -485,7 +486,8 @@ impl Job {
                 return Ok(());
             }
             if !any {
-                std::thread::sleep(self.poll);
+                // Woken early by `stop` (which unparks the thread).
+                std::thread::park_timeout(self.poll);
             }
         }
     }
@@ -670,6 +672,7 @@ impl Recorder {
     pub fn stop(&mut self) -> Result<RecordStatistics, RecordError> {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             match thread.join() {
                 Ok(r) => r?,
                 Err(_) => return Err(RecordError::Invalid("the recording thread panicked".into())),
