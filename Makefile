@@ -105,6 +105,7 @@ bench: python-dev
 	$(VPY) benches/python/bench_vs_baseline.py $(PY_BENCH_ARGS)
 	$(VPY) benches/python/bench_loop.py
 	$(VPY) benches/python/bench_wakeup.py $(WAKEUP_ARGS)
+	cargo run --release --features record --example record_cost
 
 # The same rows, shorter (a few minutes on 2 cores): for a look, not for the
 # README's figures.

@@ -247,3 +247,23 @@ def test_a_starved_recorder_counts_drops_and_warns(tmp_path):
     assert metadata(path)["rtstate.recording"]["dropped"] == str(stats["dropped"])
     messages, _ = read(path)
     assert len([m for _, c, _, m in messages if c.topic == "d"]) == stats["recorded"]
+
+
+@pytest.mark.parametrize("png", [False, True])
+def test_the_demo_records_its_flight(tmp_path, png):
+    if png:
+        pytest.importorskip("matplotlib")
+    path = tmp_path / "demo.mcap"
+    args = [sys.executable, "-m", "rtstate", "demo", "--duration", "1", "--mcap", str(path)]
+    if png:
+        args += ["--png", str(tmp_path / "demo.png")]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {path}" in proc.stdout
+    messages, _ = read(path)
+    states = [d for _, c, _, d in messages if c.topic == "controller_state"]
+    assert len(states) > 10 and [s["version"] for s in states] == list(range(1, len(states) + 1))
+    assert {c.topic for _, c, _, _ in messages} == {"controller_state", "controller_state/tf", "controller_state/pose"}
+    if png:
+        assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"wrote {tmp_path / 'demo.png'}" in proc.stdout
