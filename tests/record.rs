@@ -439,3 +439,54 @@ fn stop_wakes_a_recorder_sleeping_its_poll_interval() {
         .unwrap();
     assert_eq!(recorded, 1);
 }
+
+#[test]
+fn replay_into_a_manager_interleaves_its_buffers() {
+    let dir = TempDir::new("manager");
+    let path = dir.path().join("run.mcap");
+    let manager = StateManager::new();
+    let (a, b) = (
+        SlotRing::<FastDroneState>::new(8).unwrap(),
+        SlotRing::<FastDroneState>::new(8).unwrap(),
+    );
+    manager.register("a", a.clone()).unwrap();
+    manager.register("b", b.clone()).unwrap();
+    let mut recorder = Recorder::builder(&path)
+        .manager(&manager)
+        .unwrap()
+        .start()
+        .unwrap();
+    for i in 0..30 {
+        a.publish(drone(i), Source::intern("sa")).unwrap();
+        b.publish(drone(100 + i), Source::intern("sb")).unwrap();
+    }
+    recorder.stop().unwrap();
+    let rec = Recording::open(&path).unwrap();
+
+    let target = StateManager::new();
+    let (ta, tb) = (
+        SlotRing::<FastDroneState>::new(64).unwrap(),
+        SlotRing::<FastDroneState>::new(64).unwrap(),
+    );
+    target.register("a", ta.clone()).unwrap();
+    target.register("b", tb.clone()).unwrap();
+    let r = rtstate::record::replay::replay_into_manager(&rec, &target, None).unwrap();
+    assert_eq!(r.published, 60);
+    assert_eq!((ta.version(), tb.version()), (30, 30));
+    let history = tb.history();
+    let last = history.last().unwrap();
+    assert_eq!(
+        bytemuck::bytes_of(&last.state),
+        bytemuck::bytes_of(&drone(129))
+    );
+    assert_eq!(last.source.as_str(), "sb");
+    // A manager holding none of the channels; one holding a name as another type.
+    assert!(
+        rtstate::record::replay::replay_into_manager(&rec, &StateManager::new(), None).is_err()
+    );
+    let wrong = StateManager::new();
+    wrong
+        .register("a", SlotRing::<Wheel>::new(4).unwrap())
+        .unwrap();
+    assert!(rtstate::record::replay::replay_into_manager(&rec, &wrong, None).is_err());
+}

@@ -144,15 +144,34 @@ def replay(
     rate: Optional[float] = 1.0,
     directory: Optional[str] = None,
     names: Optional[Sequence[str]] = None,
+    into: Any = None,
 ) -> dict[str, Any]:
-    """Publishes a recording into shared buffers of the same names (created
-    with the recorded layout where missing): the recorded timing scaled by
+    """Publishes a recording into buffers: the recorded timing scaled by
     ``rate``, or as fast as possible with ``rate=None``; the states bit for
-    bit, with their sources. ``names`` picks buffers. Returns
-    ``{"published", "elapsed"}``. A truncated or foreign file, an unknown
-    name or a buffer of another layout is a ``ValueError``."""
+    bit, with their sources (the target buffers number the versions).
+
+    Without ``into``: shared buffers of the recorded names (in ``directory``
+    or ``$RTSTATE_SHM_DIR``; created with the recorded layout where
+    missing), ``names`` picking some. With ``into``: in-process
+    ``FastDroneStateBuffer``s, a ``StateManager`` (its buffers named like a
+    recorded channel) or a dict ``{channel name: buffer}``.
+    Returns ``{"published", "elapsed"}``. A truncated or foreign file, an
+    unknown name or a buffer of another layout is an error (``ValueError``,
+    ``TypeError``)."""
     if rate is not None and not (rate > 0 and rate != float("inf")):
         raise ValueError(f"`rate` must be a positive number, got {rate!r}")
+    if into is not None:
+        if isinstance(into, _rtstate.StateManager):
+            recorded = set(_rtstate._recorded_channels(str(path)))
+            pairs = [(n, into.get_buffer(n)) for n in into.names() if n in recorded]
+            if not pairs:
+                raise ValueError(f"`into`: no buffer of the manager is a channel of {path}")
+        elif isinstance(into, Mapping):
+            pairs = [(str(k), v) for k, v in into.items()]
+        else:
+            raise TypeError(f"`into` expects a StateManager or a dict, got {type(into).__name__}")
+        done: dict[str, Any] = _rtstate._replay_into(str(path), pairs, rate)
+        return done
     result: dict[str, Any] = _rtstate._replay(str(path), directory, list(names) if names else None, rate)
     return result
 

@@ -1212,3 +1212,13 @@ def _replay(
     rate: Optional[float] = None,
 ) -> dict[str, Any]:
     """Replays a recording into shared buffers; ``{"published", "elapsed"}``."""
+
+def _replay_into(
+    path: str,
+    buffers: list[tuple[str, Any]],
+    rate: Optional[float] = None,
+) -> dict[str, Any]:
+    """Replays a recording into in-process ``FastDroneStateBuffer``s."""
+
+def _recorded_channels(path: str) -> list[str]:
+    """The names of a recording's buffer channels."""

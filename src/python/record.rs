@@ -215,3 +215,54 @@ pub(crate) fn _replay<'py>(
     d.set_item("elapsed", stats.elapsed.as_secs_f64())?;
     Ok(d)
 }
+
+/// Replays a recording into in-process `FastDroneStateBuffer`s: `buffers`
+/// are `(channel name, buffer)` pairs; returns `{"published", "elapsed"}`.
+#[pyfunction]
+#[pyo3(signature = (path, buffers, rate=None))]
+pub(crate) fn _replay_into<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    buffers: Vec<(String, Bound<'py, PyAny>)>,
+    rate: Option<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut rings = Vec::with_capacity(buffers.len());
+    for (name, obj) in buffers {
+        let fast = obj
+            .cast::<PyStateBuffer>()
+            .ok()
+            .and_then(|b| match &b.get().store {
+                Store::Fast { ring, .. } => Some(ring.clone()),
+                Store::Objects(_) => None,
+            });
+        let Some(ring) = fast else {
+            return Err(PyTypeError::new_err(format!(
+                "`into`: {name:?} is a {}, expected a FastDroneStateBuffer",
+                type_name(&obj)
+            )));
+        };
+        rings.push((name, ring));
+    }
+    let result = py.detach(move || {
+        let recording = Recording::open(&path)?;
+        crate::record::replay::replay_into_rings(&recording, &rings, rate)
+    });
+    let stats = result.map_err(record_err)?;
+    let d = PyDict::new(py);
+    d.set_item("published", stats.published)?;
+    d.set_item("elapsed", stats.elapsed.as_secs_f64())?;
+    Ok(d)
+}
+
+/// The names of a recording's buffer channels.
+#[pyfunction]
+pub(crate) fn _recorded_channels(py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
+    let recording = py
+        .detach(move || Recording::open(&path))
+        .map_err(record_err)?;
+    Ok(recording
+        .channels()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect())
+}

@@ -26,8 +26,9 @@
 //!
 //! [`replay`] reads a recording back: [`Recording::states`] in publish
 //! order, [`replay::replay_shared`] into shared buffers (original timing
-//! scaled by a rate, or as fast as possible), [`replay::replay_into`] into
-//! an in-process [`SlotRing`].
+//! scaled by a rate, or as fast as possible), [`replay::replay_into`] and
+//! [`replay::replay_into_rings`] into in-process [`SlotRing`]s,
+//! [`replay::replay_into_manager`] into a [`StateManager`]'s.
 
 pub mod foxglove;
 pub(crate) mod json;

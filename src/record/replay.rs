@@ -313,3 +313,81 @@ where
         elapsed: start.elapsed(),
     })
 }
+
+/// Publishes the channels named in `rings` into those in-process slot
+/// rings, interleaved in log-time order (with their recorded sources);
+/// `rate` as for [`replay_shared`]. Errors: a name that is not a recorded
+/// channel, a channel whose layout is not `T`'s (both shown), a state `T`
+/// refuses.
+pub fn replay_into_rings<T>(
+    recording: &Recording,
+    rings: &[(String, SlotRing<T>)],
+    rate: Option<f64>,
+) -> Result<ReplayStatistics, RecordError>
+where
+    T: PodLayout + crate::State + Send + Sync + 'static,
+{
+    let rate = pace(rate)?;
+    let layout = T::layout();
+    for (name, _) in rings {
+        let channel = recording.channel(name)?;
+        if channel.layout != layout {
+            return Err(RecordError::Invalid(format!(
+                "channel {name:?} has the layout\n{}\nthe target buffer\n{layout}",
+                channel.layout
+            )));
+        }
+    }
+    let start = Instant::now();
+    let mut first = None;
+    let mut published = 0;
+    for s in recording.states() {
+        let Some((_, ring)) = rings.iter().find(|(n, _)| *n == s.channel) else {
+            continue;
+        };
+        let t0 = *first.get_or_insert(s.published_at);
+        wait_for(start, t0, s.published_at, rate);
+        let state: T = bytemuck::pod_read_unaligned(&s.bytes);
+        let source = Source::try_intern(&s.source)?;
+        ring.publish(state, source)
+            .map_err(|e| RecordError::Buffer(e.error))?;
+        published += 1;
+    }
+    Ok(ReplayStatistics {
+        published,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Publishes every recorded channel whose name is a
+/// `SlotRing<FastDroneState>` of `manager` into it ([`replay_into_rings`]).
+/// Errors: none of the manager's buffers is a recorded drone-state
+/// channel; a recorded name the manager holds as another type.
+pub fn replay_into_manager(
+    recording: &Recording,
+    manager: &crate::StateManager,
+    rate: Option<f64>,
+) -> Result<ReplayStatistics, RecordError> {
+    let names = manager.names();
+    let mut rings = Vec::new();
+    for c in recording.channels() {
+        if !names.contains(&c.name) {
+            continue;
+        }
+        let ring = manager.get::<SlotRing<crate::FastDroneState>>(&c.name)?;
+        rings.push((c.name.clone(), ring));
+    }
+    if rings.is_empty() {
+        let recorded: Vec<&str> = recording
+            .channels()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(RecordError::Invalid(format!(
+            "{}: no buffer of the manager is a recorded channel (recorded: {})",
+            recording.path().display(),
+            recorded.join(", ")
+        )));
+    }
+    replay_into_rings(recording, &rings, rate)
+}

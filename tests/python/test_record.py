@@ -267,3 +267,30 @@ def test_the_demo_records_its_flight(tmp_path, png):
     if png:
         assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"wrote {tmp_path / 'demo.png'}" in proc.stdout
+
+
+def test_replay_into_a_manager_in_process_bit_for_bit(tmp_path):
+    path = tmp_path / "run.mcap"
+    src = rtstate.FastDroneStateBuffer(buffer_size=8)
+    with rtstate.Recorder(path, {"drone/fast": src}):
+        for i in range(40):
+            src.update_state(rtstate.FastDroneState(1.0e9 + i / 3.0, [i / 7.0, -0.0, 1e-300]), source="est")
+    manager = rtstate.StateManager()
+    target = rtstate.FastDroneStateBuffer(buffer_size=64)
+    manager.register_buffer("drone/fast", target)
+    manager.register_buffer("other", rtstate.FastDroneStateBuffer())
+    r = rtstate.replay(path, rate=None, into=manager)
+    assert r["published"] == 40
+    history = target.get_history()
+    assert [s.version for s in history] == list(range(1, 41))
+    for i, s in enumerate(history):
+        assert s.state.timestamp == 1.0e9 + i / 3.0
+        assert list(s.state.position) == [i / 7.0, -0.0, 1e-300]
+        assert s.source == "est"
+    assert manager.get_buffer("other").version == 0
+    with pytest.raises(ValueError, match="no buffer of the manager"):
+        rtstate.replay(path, rate=None, into=rtstate.StateManager())
+    with pytest.raises(TypeError, match="into"):
+        rtstate.replay(path, rate=None, into={"drone/fast": rtstate.DroneStateBuffer()})
+    with pytest.raises(ValueError, match="no channel"):
+        rtstate.replay(path, rate=None, into={"nope": rtstate.FastDroneStateBuffer()})
