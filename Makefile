@@ -28,6 +28,8 @@ lint:
 rust-test:
 	@echo "==> cargo test (every target, then the doctests)"
 	cargo test --all-targets
+	cargo test --features record --lib record
+	cargo test --features record --test record
 	cargo test --doc
 
 # The Zenoh bridge (crates/rtstate-zenoh, its own workspace crate so that
@@ -84,9 +86,11 @@ stubtest: python-dev
 	@echo "==> stubtest: the .pyi stubs against the built module"
 	$(VPY) -m mypy.stubtest rtstate --allowlist tests/python/stubtest_allowlist.txt
 
+# The flight is recorded to demo.mcap (open it in Foxglove) and drawn to
+# demo.png (trajectory vs setpoints, loop period histograms).
 demo: demo-install
-	@echo "==> python -m rtstate demo"
-	$(VPY) -m rtstate demo
+	@echo "==> python -m rtstate demo --mcap demo.mcap --png demo.png"
+	$(VPY) -m rtstate demo --mcap demo.mcap --png demo.png
 	cargo build --release --example shared_controller
 
 rust-demo:
@@ -111,6 +115,7 @@ bench: python-dev
 	$(VPY) benches/python/bench_vs_baseline.py $(PY_BENCH_ARGS)
 	$(VPY) benches/python/bench_loop.py
 	$(VPY) benches/python/bench_wakeup.py $(WAKEUP_ARGS)
+	cargo run --release --features record --example record_cost
 	$(MAKE) zenoh-bench
 
 # The Zenoh bridge against bare Zenoh in the same run (p50/p99), and the

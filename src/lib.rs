@@ -73,6 +73,8 @@ mod manager;
 pub mod shm;
 
 pub mod control;
+#[cfg(all(feature = "record", not(loom)))]
+pub mod record;
 pub mod state;
 
 #[cfg(feature = "python")]

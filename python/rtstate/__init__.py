@@ -56,6 +56,7 @@ from ._rtstate import (
     open_shared,
     WriterBusyError,
 )
+from ._record import Recorder, replay
 from ._units import HAVE_PINT, DimensionalityError, Q_
 
 # An event reads like a read-only dict (`event["state"]`).
@@ -82,6 +83,7 @@ __all__ = [
     "Q_",
     "Reader",
     "RealTimeControlWrapper",
+    "Recorder",
     "RealTimeError",
     "RtStateError",
     "SharedBuffer",
@@ -102,6 +104,7 @@ __all__ = [
     "create_rt_control_wrapper",
     "create_state_manager",
     "open_shared",
+    "replay",
 ]
 
 __version__ = "0.1.0"

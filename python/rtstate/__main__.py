@@ -10,10 +10,12 @@ def main() -> int:
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help"):
         sys.stdout.write(
-            "usage: python -m rtstate demo [--duration S] [--rate HZ] [--python-controller]\n"
+            "usage: python -m rtstate demo [--duration S] [--rate HZ] [--python-controller] [--mcap F [--png F]]\n"
         )
         return 0 if args else 2
-    if args[0] in ("list", "top", "echo", "hz", "clean"):
+    from ._cli import COMMANDS
+
+    if args[0] in COMMANDS:
         from ._cli import main as cli
 
         return cli(args)

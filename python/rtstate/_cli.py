@@ -17,6 +17,10 @@
                   (``$RTSTATE_BRIDGE``, else on ``PATH``, else in this
                   interpreter's scripts directory), with the rest of the
                   command line.
+``rtstate record -o run.mcap [NAMES...]``
+                  records shared buffers to MCAP until Ctrl-C or SIGTERM.
+``rtstate replay run.mcap [--rate X | --max]``
+                  publishes a recording into shared buffers.
 
 Buffers live in ``$RTSTATE_SHM_DIR`` (default ``/dev/shm``); every command
 takes ``--dir`` to look elsewhere. Also ``python -m rtstate <command>``.
@@ -35,9 +39,9 @@ import sysconfig
 import time
 from typing import Any, Iterable, Optional, Sequence, TextIO
 
-from . import _rtstate
+from . import _record, _rtstate
 
-COMMANDS = ("list", "top", "echo", "hz", "clean")
+COMMANDS = ("list", "top", "echo", "hz", "clean", "record", "replay")
 
 
 def _age(seconds: Optional[float]) -> str:
@@ -263,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--count", type=int, default=None, help="stop after N reports")
     s = add("clean", "remove buffers no running process has open")
     s.add_argument("--invalid", action="store_true", help="also remove files that are not valid buffers")
+    _record.add_parsers(add)
     return p
 
 
@@ -303,6 +308,8 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
         "echo": cmd_echo,
         "hz": cmd_hz,
         "clean": cmd_clean,
+        "record": _record.cmd_record,
+        "replay": _record.cmd_replay,
     }[args.command]
     try:
         return command(args, out)

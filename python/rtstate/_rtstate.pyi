@@ -1205,3 +1205,39 @@ def _shared_remove(name: str, directory: Optional[str | PathLike[str]] = None) -
 
 def _shared_dir() -> str:
     """The directory holding shared buffers."""
+
+@final
+class _Recorder:
+    """A recording of buffers into an MCAP file (see ``rtstate.Recorder``)."""
+    def __new__(
+        cls,
+        path: str,
+        buffers: list[tuple[str, Any]],
+        directory: Optional[str] = None,
+        poll_interval: float = 0.001,
+        queue: int = 1024,
+        foxglove: bool = True,
+    ) -> _Recorder: ...
+    def start(self) -> None: ...
+    def stop(self) -> dict[str, Any]: ...
+    def statistics(self) -> dict[str, Any]: ...
+    @property
+    def running(self) -> bool: ...
+
+def _replay(
+    path: str,
+    directory: Optional[str] = None,
+    names: Optional[list[str]] = None,
+    rate: Optional[float] = None,
+) -> dict[str, Any]:
+    """Replays a recording into shared buffers; ``{"published", "elapsed"}``."""
+
+def _replay_into(
+    path: str,
+    buffers: list[tuple[str, Any]],
+    rate: Optional[float] = None,
+) -> dict[str, Any]:
+    """Replays a recording into in-process ``FastDroneStateBuffer``s."""
+
+def _recorded_channels(path: str) -> list[str]:
+    """The names of a recording's buffer channels."""

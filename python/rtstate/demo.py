@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import sys
 import threading
 import time
@@ -32,6 +33,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO
 import numpy as np
 
 from ._control import StateEstimatorController
+from ._record import Recorder
 from . import (
     ControlLoop,
     DroneState,
@@ -247,9 +249,14 @@ def run(
     rate: float = 1000.0,
     python_controller: bool = False,
     out: TextIO = sys.stdout,
+    mcap_path: Optional[str] = None,
+    png_path: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Runs the demo; prints the live status and the summary to ``out``;
-    returns the summary figures."""
+    returns the summary figures. ``mcap_path``: record the controller's
+    state buffer there (``rtstate.Recorder``); ``png_path`` (with
+    ``mcap_path``): then draw the recorded trajectory against its setpoints
+    and the control loop's period histogram beside a ``time.sleep`` loop's."""
     sim = SimVehicle(MASS, GRAVITY, drag=0.1)
     estimate = DroneStateBuffer(buffer_size=32)
     controller: Any
@@ -289,6 +296,10 @@ def run(
         await _telemetry(estimate, sim, controller, setpoint, t0, duration, out, counts)
         task.cancel()
 
+    recorder = None
+    if mcap_path is not None:
+        recorder = Recorder(mcap_path, {"controller_state": controller.state_buffer}).start()
+    switch_wall = time.time() + duration / 2
     if python_controller:
         sim.start(1000.0)
     else:
@@ -299,6 +310,7 @@ def run(
     finally:
         integration.stop()
         sim.stop()
+        record_stats = recorder.stop() if recorder is not None else None
 
     st = controller.get_control_stats()
     est_stats = integration.get_statistics()["estimator_loop"]
@@ -331,9 +343,28 @@ def run(
         "uorb top:",
         manager.table().rstrip("\n"),
     ]
+    picture = None
+    if record_stats is not None:
+        lines.append(
+            f"recorded {record_stats['recorded']} states ({record_stats['dropped']} dropped) "
+            f"to {os.path.abspath(record_stats['path'])}"
+        )
+        if png_path is not None:
+            from ._demo_plot import make_png
+
+            picture = make_png(str(mcap_path), png_path, "controller_state", SETPOINTS, switch_wall, rate)
+            lines.append(
+                f"ControlLoop (Python callback): {picture['loop_hz']:.0f} Hz achieved, period p50 "
+                f"{picture['loop_p50_ms']:.3f} ms, p99 {picture['loop_p99_ms']:.3f} ms; time.sleep loop: "
+                f"{picture['sleep_hz']:.0f} Hz, p50 {picture['sleep_p50_ms']:.3f} ms, p99 {picture['sleep_p99_ms']:.3f} ms"
+            )
+            lines.append(f"wrote {os.path.abspath(png_path)}")
+        lines.append(f"wrote {os.path.abspath(str(mcap_path))} (open it in Foxglove: File > Open local file)")
     out.write("\n".join(lines) + "\n")
     out.flush()
     return {
+        "recording": record_stats,
+        "picture": picture,
         "control_stats": st,
         "estimator_stats": est_stats,
         "buffers": bufs,
@@ -351,9 +382,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         action="store_true",
         help="run a Python PID in a native ControlLoop instead of the Rust autopilot",
     )
+    parser.add_argument("--mcap", default=None, help="record the flight to this MCAP file")
+    parser.add_argument("--png", default=None, help="with --mcap: draw the flight and loop periods to this PNG")
     args = parser.parse_args(argv)
+    if args.png is not None and args.mcap is None:
+        parser.error("--png needs --mcap")
     try:
-        run(args.duration, args.rate, args.python_controller)
+        run(args.duration, args.rate, args.python_controller, mcap_path=args.mcap, png_path=args.png)
     except KeyboardInterrupt:
         sys.stdout.write("\ninterrupted\n")
         return 130

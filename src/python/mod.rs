@@ -25,6 +25,7 @@ mod errors;
 mod estimated;
 mod manager;
 mod reader;
+mod record;
 mod shared;
 mod snapshot;
 mod states;
@@ -53,6 +54,10 @@ fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<buffers::PyFastDroneStateBuffer>()?;
     m.add_class::<reader::PyReader>()?;
     m.add_class::<manager::PyStateManager>()?;
+    m.add_class::<record::PyRecorder>()?;
+    m.add_function(wrap_pyfunction!(record::_replay, m)?)?;
+    m.add_function(wrap_pyfunction!(record::_replay_into, m)?)?;
+    m.add_function(wrap_pyfunction!(record::_recorded_channels, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::create_drone_state_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(buffers::create_fast_state_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(manager::create_state_manager, m)?)?;
