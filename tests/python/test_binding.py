@@ -2,7 +2,9 @@
 reader's wait across a reset, metadata that belongs to its snapshot across
 a reset, and a pose built from roll, pitch, yaw."""
 
+import logging
 import math
+import sys
 import threading
 import time
 
@@ -86,11 +88,37 @@ class Sleepy:
         time.sleep(0.0002)
 
 
-@pytest.mark.parametrize("kind", ["objects", "fast"])
-def test_finalizers_of_states_and_metadata_do_not_deadlock_publishers(kind):
+class Logging:
+    """A finalizer that logs (handlers take locks and may do I/O)."""
+
+    def __del__(self):
+        logging.getLogger("rtstate.test.finalizer").info("dropped %s", id(self))
+
+
+class Switching:
+    """A finalizer that lets the interpreter switch threads by itself."""
+
+    def __del__(self):
+        sum(range(200))
+
+
+@pytest.mark.parametrize(
+    "kind, finalizer",
+    [
+        ("objects", Sleepy),
+        ("fast", Sleepy),
+        ("objects", Logging),
+        ("fast", Logging),
+        ("objects", Switching),
+    ],
+)
+def test_finalizers_of_states_and_metadata_do_not_deadlock_publishers(kind, finalizer, caplog):
+    caplog.set_level(logging.INFO, logger="rtstate.test.finalizer")
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
     if kind == "objects":
         buffer = ThreadSafeStateBuffer(buffer_size=2, state_type=object)
-        make_state = Sleepy
+        make_state = finalizer
     else:
         buffer = FastDroneStateBuffer(buffer_size=2)
         make_state = FastDroneState
@@ -99,7 +127,7 @@ def test_finalizers_of_states_and_metadata_do_not_deadlock_publishers(kind):
     def publish():
         try:
             for i in range(300):
-                buffer.update_state(make_state(), "t", {"sleepy": Sleepy()})
+                buffer.update_state(make_state(), "t", {"finalizer": finalizer()})
                 if i % 50 == 0:
                     buffer.reset()
                 buffer.get_latest_state()
@@ -109,8 +137,11 @@ def test_finalizers_of_states_and_metadata_do_not_deadlock_publishers(kind):
     threads = [threading.Thread(target=publish, daemon=True) for _ in range(2)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60.0)
+    try:
+        for t in threads:
+            t.join(timeout=60.0)
+    finally:
+        sys.setswitchinterval(interval)
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert buffer.version >= 1
