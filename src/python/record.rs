@@ -93,14 +93,19 @@ impl PyRecorder {
                     .shared(&shared, directory.as_deref())
                     .map_err(record_err)?;
             } else if let Ok(b) = obj.cast::<PyStateBuffer>() {
-                match b.get().store.fast_ring() {
+                let store = &b.get().store;
+                match store.fast_ring() {
                     Some(ring) => {
                         builder = builder.buffer(&name, ring).map_err(record_err)?;
                     }
+                    None if store.objects().is_some() => {
+                        return Err(PyTypeError::new_err(format!(
+                            "`buffers`: {name:?} holds Python objects; a FastDroneStateBuffer or a shared buffer can be recorded"
+                        )))
+                    }
                     None => {
                         return Err(PyTypeError::new_err(format!(
-                            "`buffers`: {name:?} is not an in-process FastDroneStateBuffer; \
-                             an in-process FastDroneStateBuffer or a shared buffer's name can be recorded"
+                            "`buffers`: {name:?} is a shared-memory FastDroneStateBuffer: record it by its name"
                         )))
                     }
                 }
