@@ -52,10 +52,12 @@ def make_png(
     rate: float,
 ) -> dict[str, Any]:
     """Writes the figure; returns the figures it shows."""
-    import matplotlib
+    # matplotlib comes with the demo's extra (`.[demo]`), not with the core
+    # package or the test tools: stubtest must not need it.
+    import matplotlib  # type: ignore[import-not-found, unused-ignore]
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
 
     t, p = read_positions(mcap_path, topic)
     loop, sleep = loop_periods(rate)
