@@ -517,7 +517,7 @@ impl<S: Storage> GenericBuffer<S> {
     pub fn wait_for_update(&self, after: Version, timeout: Duration) -> Result<Version, Error> {
         let header = self.inner.storage.header();
         let resets = header.resets();
-        let mut ready = || {
+        let ready = || {
             let reset_since = header.resets() != resets;
             let words = header.words();
             let v = words.version();
@@ -529,18 +529,15 @@ impl<S: Storage> GenericBuffer<S> {
                 None
             }
         };
-        let outcome = match self.inner.storage.wait_shared(&mut ready, Some(timeout)) {
-            Some(outcome) => outcome,
-            None => self.inner.notifier.wait_while(ready, Some(timeout)),
-        };
-        outcome.unwrap_or(Err(Error::Timeout(timeout)))
+        self.wait_until(ready, timeout)
+            .unwrap_or(Err(Error::Timeout(timeout)))
     }
 
     /// Blocks until the latest sequence number exceeds `after` (for
     /// readers). `Ok(false)` on timeout.
     pub(crate) fn wait_for_seq(&self, after: Seq, timeout: Duration) -> Result<bool, Error> {
         let header = self.inner.storage.header();
-        let mut ready = || {
+        let ready = || {
             let seq = header.latest();
             if seq > after && seq > header.base_after_latest() {
                 Some(Ok(()))
@@ -550,13 +547,19 @@ impl<S: Storage> GenericBuffer<S> {
                 None
             }
         };
-        let outcome = match self.inner.storage.wait_shared(&mut ready, Some(timeout)) {
-            Some(outcome) => outcome,
-            None => self.inner.notifier.wait_while(ready, Some(timeout)),
-        };
-        match outcome {
+        match self.wait_until(ready, timeout) {
             Some(r) => r.map(|()| true),
             None => Ok(false),
+        }
+    }
+
+    /// Blocks until `ready` gives an outcome (None after `timeout`): on the
+    /// storage's own wait where it has one (a futex shared by processes),
+    /// else on this process's notifier.
+    fn wait_until<R>(&self, mut ready: impl FnMut() -> Option<R>, timeout: Duration) -> Option<R> {
+        match self.inner.storage.wait_shared(&mut ready, Some(timeout)) {
+            Some(outcome) => outcome,
+            None => self.inner.notifier.wait_while(ready, Some(timeout)),
         }
     }
 
