@@ -225,7 +225,7 @@ impl<B: Buffer> Reader<B> {
     #[inline]
     fn advance(&mut self, seq: Seq, version: Version) {
         let reads = ReaderCounters::bump(&self.counters.reads, 1);
-        if reads % FLUSH_EVERY == 0 {
+        if reads.is_multiple_of(FLUSH_EVERY) {
             self.flush();
         }
         if seq > self.last {

@@ -136,7 +136,7 @@ fn everything_at_once() {
                     whole(&s.state);
                     order.check(&c.ring, s.version, epoch);
                 }
-                if n % 64 == 0 {
+                if n.is_multiple_of(64) {
                     let h = c.ring.history();
                     // Oldest first, of one epoch (entries a lapping writer
                     // overwrote during the call are left out).
@@ -160,7 +160,7 @@ fn everything_at_once() {
             let mut n = 0u64;
             while !c.stop.load(Ordering::Relaxed) {
                 let epoch = c.ring.epoch();
-                let got = if n % 50 == 0 {
+                let got = if n.is_multiple_of(50) {
                     match reader.wait(Duration::from_millis(5)) {
                         Ok(s) => Some(s),
                         Err(Error::Timeout(_)) | Err(Error::Closed) => None,
@@ -279,7 +279,7 @@ fn everything_at_once() {
             while !c.stop.load(Ordering::Relaxed) {
                 if let Ok(sub) = c.ring.subscribe(2, Policy::DropOldest) {
                     let _ = sub.try_recv();
-                    if n % 2 == 0 {
+                    if n.is_multiple_of(2) {
                         sub.close();
                     }
                 }

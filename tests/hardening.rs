@@ -221,7 +221,7 @@ fn a_reader_racing_resets_never_returns_a_publish_twice() {
             while stop.load(Ordering::Relaxed) == 0 {
                 n += 1;
                 ring.publish([n, n], src()).unwrap();
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     ring.reset();
                 }
             }

@@ -315,7 +315,7 @@ pub(super) fn run<F: FnMut(&Tick) -> TickResult>(
         counters.record_tick(now, now - deadline, interval, end.saturating_sub(now));
         prev = Some((k, now));
         iteration += 1;
-        if iteration % 64 == 0 {
+        if iteration.is_multiple_of(64) {
             counters.set_cpu(rt::thread_cpu_ns() - cpu_start);
         }
 

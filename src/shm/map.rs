@@ -132,7 +132,9 @@ impl Mapping {
     pub(crate) fn storage_header(&self, offset: usize) -> &crate::storage::Header {
         use crate::storage::Header;
         let end = offset.checked_add(std::mem::size_of::<Header>());
-        if !(end.is_some_and(|e| e <= self.len) && offset % std::mem::align_of::<Header>() == 0) {
+        if !(end.is_some_and(|e| e <= self.len)
+            && offset.is_multiple_of(std::mem::align_of::<Header>()))
+        {
             out_of_mapping();
         }
         // SAFETY: in bounds and aligned (checked above, from a page-aligned

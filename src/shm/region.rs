@@ -108,7 +108,7 @@ const MAX_FILE: u64 = 1 << 36;
 const _: () = assert!(FUTEX_OFFSET == 32 * 8 && W_WAITERS == 33);
 const _: () = assert!(ROWS_WORD * 8 + ROWS * ROW_WORDS * 8 == SOURCES_WORD * 8);
 const _: () = assert!(SOURCES_WORD * 8 + SOURCES * SOURCE_WORDS * 8 == STORAGE_HEADER_OFFSET);
-const _: () = assert!(STORAGE_HEADER_OFFSET % std::mem::align_of::<Header>() == 0);
+const _: () = assert!(STORAGE_HEADER_OFFSET.is_multiple_of(std::mem::align_of::<Header>()));
 
 /// Where a row's fields are.
 const ROW_OWNER: usize = 0;
@@ -578,7 +578,7 @@ impl Region {
         if wake::notify(&Futex(self, None)) {
             // ORDERING: a process-local count; nothing hangs on it.
             let n = self.wakes.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % SWEEP_EVERY == 0 {
+            if n.is_multiple_of(SWEEP_EVERY) {
                 self.reap_dead_waiters();
             }
         }
