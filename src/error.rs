@@ -65,6 +65,17 @@ pub enum Error {
         /// The type it holds.
         actual: &'static str,
     },
+    /// A publish at a chosen version
+    /// ([`publish_at_version`](crate::GenericBuffer::publish_at_version))
+    /// asked for a version not newer than the buffer's latest: versions
+    /// never go backwards or repeat. Nothing was published.
+    #[error("version {version} is not newer than the latest, {latest}")]
+    VersionNotNewer {
+        /// The version asked for.
+        version: u64,
+        /// The buffer's latest version.
+        latest: u64,
+    },
     /// The buffer or subscription is closed.
     #[error("closed")]
     Closed,

@@ -123,7 +123,9 @@ impl std::ops::AddAssign for SubscriptionCounters {
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Statistics {
-    /// Publishes since creation or the last reset (= `current_version`).
+    /// Publishes since creation or the last reset: `current_version`, less
+    /// the versions that publishes at a chosen version skipped
+    /// ([`publish_at_version`](crate::GenericBuffer::publish_at_version)).
     pub updates: u64,
     /// Reads that returned a snapshot, through the buffer and its readers.
     pub reads: u64,

@@ -961,3 +961,72 @@ fn a_waiter_killed_while_waiting_is_taken_out_of_the_waiter_count() {
         assert_eq!(writer.region().waiting(), 0, "round {round}");
     }
 }
+
+#[test]
+fn publishing_at_a_chosen_version_in_shared_memory() {
+    use rtstate::shm::SharedRing;
+    use rtstate::Source;
+    let dir = TempDir::new("at-version");
+    // Typed ring on the mapped storage (capacity 3, 4 slots).
+    let options = CreateOptions::default();
+    let ring = SharedRing::<Pattern>::create_in(dir.path(), "typed", 3, options).unwrap();
+    let other = SharedRing::<Pattern>::open_in(dir.path(), "typed").unwrap();
+    let mut reader = other.reader();
+    let at = |seq: u64, version: u64| {
+        ring.publish_at_version(Pattern::of(seq), Source::UNKNOWN, version)
+            .map_err(|e| e.error)
+    };
+    assert_eq!(at(1, 1).unwrap(), 1);
+    assert_eq!(at(3, 3).unwrap(), 3);
+    assert_eq!(at(10, 10).unwrap(), 10);
+    let held: Vec<(u64, u64)> = other
+        .history()
+        .iter()
+        .map(|s| (s.version, s.state.check()))
+        .collect();
+    assert_eq!(held, [(10, 10)], "skipped versions are absent");
+    assert_eq!(
+        at(4, 4).unwrap_err(),
+        Error::VersionNotNewer {
+            version: 4,
+            latest: 10
+        }
+    );
+    assert_eq!(other.version(), 10);
+    let s = reader.read_if_updated().unwrap();
+    assert_eq!((s.version, s.state.check()), (10, 10));
+    assert_eq!(reader.lost(), 9);
+    assert_eq!(other.statistics().updates, 3);
+
+    // The run-time layout buffer.
+    let raw = RawBuffer::create_in(dir.path(), "raw", &Pattern::layout(), 3, options).unwrap();
+    let raw_other = RawBuffer::open_in(dir.path(), "raw").unwrap();
+    let mut raw_reader = raw_other.reader();
+    let bytes = |seq: u64| bytemuck::bytes_of(&Pattern::of(seq)).to_vec();
+    assert_eq!(raw.publish_at_version(&bytes(2), None, "m", 2).unwrap(), 2);
+    assert_eq!(raw.publish_at_version(&bytes(5), None, "m", 5).unwrap(), 5);
+    assert_eq!(raw.publish(&bytes(6), None, "m").unwrap(), 6);
+    let held: Vec<(u64, u64)> = raw_other
+        .history()
+        .iter()
+        .map(|s| (s.version, Pattern::from_bytes(&s.bytes).check()))
+        .collect();
+    assert_eq!(held, [(5, 5), (6, 6)]);
+    assert_eq!(
+        raw.publish_at_version(&bytes(9), None, "m", 6),
+        Err(Error::VersionNotNewer {
+            version: 6,
+            latest: 6
+        })
+    );
+    let s = raw_reader.read_if_updated().unwrap();
+    assert_eq!((s.version, Pattern::from_bytes(&s.bytes).check()), (6, 6));
+    assert_eq!(raw_reader.lost(), 5);
+    let stats = raw_other.statistics();
+    assert_eq!((stats.current_version, stats.updates), (6, 3));
+    // After a reset versions restart from the new base.
+    raw.reset().unwrap();
+    assert_eq!(raw.publish_at_version(&bytes(1), None, "m", 1).unwrap(), 1);
+    assert_eq!(raw_other.version(), 1);
+    assert_eq!(raw_other.statistics().updates, 1);
+}

@@ -269,6 +269,50 @@ impl<S: Storage> GenericBuffer<S> {
             .map(|(version, ())| version)
     }
 
+    /// Publishes `state` as version `version` of this epoch, which must be
+    /// newer than the latest: what a mirror of a remote buffer does, so
+    /// that its versions are the remote ones. The versions between the
+    /// latest and `version` are skipped: never published here, absent from
+    /// [`history`](Self::history) (which holds the snapshots among the last
+    /// `capacity` versions), counted as lost by [`Reader`]s and as a gap by
+    /// subscriptions that did not see them, and not counted in
+    /// [`Statistics::updates`]. Otherwise exactly
+    /// [`publish`](Self::publish); afterwards [`version`](Self::version) is
+    /// `version`.
+    ///
+    /// Refused, with the state given back and nothing published:
+    /// [`Error::VersionNotNewer`] for a version not newer than the latest
+    /// (versions never go backwards or repeat), [`Error::InvalidArgument`]
+    /// for one whose sequence number would pass
+    /// [`MAX_SEQ`](crate::storage::MAX_SEQ), and every refusal of
+    /// `publish`. A [`reset`](Self::reset) restarts versions: after it any
+    /// version from 1 is accepted.
+    ///
+    /// ```
+    /// use rtstate::{Error, SlotRing, Source};
+    /// let ring = SlotRing::<u64>::new(8)?;
+    /// let remote = Source::intern("remote");
+    /// assert_eq!(ring.publish_at_version(7, remote, 3).unwrap(), 3);
+    /// assert_eq!(ring.publish_at_version(9, remote, 5).unwrap(), 5);
+    /// assert_eq!(ring.version(), 5);
+    /// let err = ring.publish_at_version(1, remote, 5).unwrap_err();
+    /// assert_eq!(err.error, Error::VersionNotNewer { version: 5, latest: 5 });
+    /// let held: Vec<u64> = ring.history().iter().map(|s| s.version).collect();
+    /// assert_eq!(held, [3, 5]);
+    /// assert_eq!(ring.statistics().updates, 2);
+    /// # Ok::<(), rtstate::Error>(())
+    /// ```
+    #[inline]
+    pub fn publish_at_version(
+        &self,
+        state: StateOf<S>,
+        source: Source,
+        version: Version,
+    ) -> Result<Version, PublishError<StateOf<S>>> {
+        self.publish_inner(state, source, Some(version), |_, _| ())
+            .map(|(version, ())| version)
+    }
+
     /// [`publish`](Self::publish), calling `note(version, published_ns)`
     /// under the writer lock once the snapshot is written and before readers
     /// can see it (the pair names the snapshot across resets). `note` must
@@ -279,6 +323,19 @@ impl<S: Storage> GenericBuffer<S> {
         &self,
         state: StateOf<S>,
         source: Source,
+        note: impl FnOnce(Version, u64) -> R,
+    ) -> Result<(Version, R), PublishError<StateOf<S>>> {
+        self.publish_inner(state, source, None, note)
+    }
+
+    /// The one publish: at the next version, or at `at` (see
+    /// [`publish_at_version`](Self::publish_at_version)).
+    #[inline(always)]
+    fn publish_inner<R>(
+        &self,
+        state: StateOf<S>,
+        source: Source,
+        at: Option<Version>,
         note: impl FnOnce(Version, u64) -> R,
     ) -> Result<(Version, R), PublishError<StateOf<S>>> {
         let inner = &*self.inner;
@@ -297,7 +354,21 @@ impl<S: Storage> GenericBuffer<S> {
         }
         let header = inner.storage.header();
         let guard = inner.writer.lock();
-        let (seq, version) = header.next_publish();
+        let (seq, version, skipped) = match at {
+            None => {
+                let (seq, version) = header.next_publish();
+                (seq, version, 0)
+            }
+            // Checked under the writer lock (the latest cannot move) and
+            // before anything is written: a refusal changes nothing.
+            Some(at) => match header.publish_at(at) {
+                Ok((seq, skipped)) => (seq, at, skipped),
+                Err(error) => {
+                    drop(guard);
+                    return Err(PublishError { error, state });
+                }
+            },
+        };
         let now_ns = inner.clock.now_ns();
         let published_at = inner.clock.wall_at(now_ns);
         let item = S::Slots::wrap(Snapshot {
@@ -310,6 +381,7 @@ impl<S: Storage> GenericBuffer<S> {
         });
         let displaced = inner.storage.slots().write(self.slot(seq), seq, &item);
         let noted = note(version, now_ns);
+        header.count_skipped(skipped);
         header.set_latest(seq);
         let queued_out = inner.subscribers.deliver(&item);
         drop(guard);
@@ -335,8 +407,10 @@ impl<S: Storage> GenericBuffer<S> {
             .load_latest(|seq, _| storage.slots().read(self.slot(seq), seq))
     }
 
-    /// The snapshots still held, oldest first (at most `capacity`), all of
-    /// one epoch.
+    /// The snapshots still held, oldest first, all of one epoch: those
+    /// among the last `capacity` versions (all of them unless versions were
+    /// skipped by [`publish_at_version`](Self::publish_at_version); a
+    /// skipped version is absent, never another state in its place).
     pub fn history(&self) -> Vec<ItemOf<S>> {
         let (_, held) = self.inner.storage.header().held(self.inner.capacity);
         let slots = self.inner.storage.slots();
@@ -583,10 +657,13 @@ impl<S: Storage> GenericBuffer<S> {
         };
         let reads = reads + retired_reads + live_reads;
         let now_ns = inner.clock.now_ns();
-        let (updates_per_sec, reads_per_sec) = inner.rates.sample(now_ns, version, reads);
+        // Publishes made: the latest version less the versions skipped by
+        // publishes at a chosen version (a mirror's remote gaps).
+        let updates = version.saturating_sub(header.skipped());
+        let (updates_per_sec, reads_per_sec) = inner.rates.sample(now_ns, updates, reads);
         let now_wall = inner.clock.wall_at(now_ns);
         Statistics {
-            updates: version,
+            updates,
             reads,
             stale_reads,
             current_version: version,

@@ -63,6 +63,7 @@ impl From<Error> for PyErr {
             | Error::Shape { .. }
             | Error::NonUnitQuaternion { .. }
             | Error::InvalidArgument { .. }
+            | Error::VersionNotNewer { .. }
             | Error::AlreadyRegistered(_) => PyValueError::new_err(message),
             Error::Units {
                 field,

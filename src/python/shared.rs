@@ -528,7 +528,7 @@ impl PySharedBuffer {
         let s = self.buffer.statistics();
         let d = PyDict::new(py);
         d.set_item("updates", s.updates)?;
-        d.set_item("current_version", s.updates)?;
+        d.set_item("current_version", s.current_version)?;
         d.set_item("reads", s.reads)?;
         d.set_item("stale_reads", s.stale_reads)?;
         d.set_item("lost", s.lost)?;

@@ -62,8 +62,11 @@ pub struct RawSnapshot {
 /// What a shared buffer's header says about its state and its users.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SharedStatistics {
-    /// Publishes since creation or the last reset (the latest version).
+    /// Publishes since creation or the last reset: the latest version less
+    /// the versions skipped by [`RawBuffer::publish_at_version`].
     pub updates: u64,
+    /// The latest version (0 when empty).
+    pub current_version: u64,
     /// Reads, summed over every process.
     pub reads: u64,
     /// Versions readers never saw, summed over every process.
@@ -244,6 +247,33 @@ impl RawBuffer {
         timestamp: Option<f64>,
         source: &str,
     ) -> Result<u64, Error> {
+        self.publish_inner(bytes, timestamp, source, None)
+    }
+
+    /// [`publish`](Self::publish) as version `version` of this epoch, which
+    /// must be newer than the latest ([`Error::VersionNotNewer`]
+    /// otherwise, nothing published): the versions in between are skipped
+    /// (absent from the history, lost to readers), as
+    /// [`GenericBuffer::publish_at_version`](crate::GenericBuffer::publish_at_version)
+    /// does. What a mirror of a remote buffer uses, so that its versions
+    /// are the remote ones.
+    pub fn publish_at_version(
+        &self,
+        bytes: &[u8],
+        timestamp: Option<f64>,
+        source: &str,
+        version: u64,
+    ) -> Result<u64, Error> {
+        self.publish_inner(bytes, timestamp, source, Some(version))
+    }
+
+    fn publish_inner(
+        &self,
+        bytes: &[u8],
+        timestamp: Option<f64>,
+        source: &str,
+        at: Option<u64>,
+    ) -> Result<u64, Error> {
         let inner = &*self.inner;
         let region = &inner.region;
         let size = region.layout().size();
@@ -263,6 +293,20 @@ impl RawBuffer {
             return Err(Error::Closed);
         }
         let mut w = self.writer()?;
+        // Only the lock holder stores the sequence words, and this process
+        // holds it (its threads serialised by `writer`): the version is
+        // checked before anything is written.
+        let header = region.header();
+        let (seq, version, skipped) = match at {
+            None => {
+                let (seq, version) = header.next_publish();
+                (seq, version, 0)
+            }
+            Some(at) => {
+                let (seq, skipped) = header.publish_at(at)?;
+                (seq, at, skipped)
+            }
+        };
         let source_index = match &w.source {
             Some((name, index)) if name == source => *index,
             _ => {
@@ -271,9 +315,6 @@ impl RawBuffer {
                 index
             }
         };
-        // Only the lock holder stores these words, and this process holds
-        // it (its threads serialised by `writer`).
-        let (seq, version) = region.header().next_publish();
         let now_ns = inner.clock.now_ns();
         let published_at = inner.clock.wall_at(now_ns);
         let meta = SlotMeta {
@@ -290,9 +331,10 @@ impl RawBuffer {
             &meta,
             bytes,
         );
+        header.count_skipped(skipped);
         // Release (in `set_latest`); pairs with the readers' Acquire load
         // of `latest`: a reader that sees `seq` finds its slot complete.
-        region.header().set_latest(seq);
+        header.set_latest(seq);
         drop(w);
         region.notify();
         Ok(meta.version)
@@ -527,8 +569,10 @@ impl RawBuffer {
         } else {
             region.last_writer()
         };
+        let version = self.version();
         SharedStatistics {
-            updates: self.version(),
+            updates: version.saturating_sub(region.header().skipped()),
+            current_version: version,
             reads: counts.reads,
             lost: counts.lost,
             stale_reads: counts.stale,

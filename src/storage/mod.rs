@@ -77,6 +77,13 @@ use std::borrow::Borrow;
 /// reset (see the module docs).
 pub type Seq = u64;
 
+/// The largest sequence number a publish may take: stamps are `seq << 1`
+/// (with a low bit while writing), so a sequence number must fit in 63
+/// bits; a publish at a chosen version
+/// ([`GenericBuffer::publish_at_version`](crate::GenericBuffer::publish_at_version))
+/// may not go past this one, which leaves 2^62 ordinary publishes after it.
+pub const MAX_SEQ: Seq = 1 << 62;
+
 /// The most slots (or queue entries) one storage may hold.
 pub const MAX_SLOTS: usize = 1 << 20;
 
@@ -123,6 +130,12 @@ struct Counters {
     /// hundred reads, and the rest when dropped).
     retired_reads: AtomicU64,
     retired_lost: AtomicU64,
+    /// Versions this epoch skipped: publishes at a chosen version
+    /// ([`GenericBuffer::publish_at_version`](crate::GenericBuffer::publish_at_version))
+    /// past `latest + 1` leave their sequence numbers unwritten. Within the
+    /// cache line the counters already take, so the header's size (and a
+    /// shared file's layout) is unchanged.
+    skipped: AtomicU64,
 }
 
 impl Default for Header {
@@ -138,6 +151,7 @@ impl Default for Header {
                 stale_reads: AtomicU64::new(0),
                 retired_reads: AtomicU64::new(0),
                 retired_lost: AtomicU64::new(0),
+                skipped: AtomicU64::new(0),
             }),
         }
     }
@@ -213,6 +227,53 @@ impl Header {
         (seq, seq - words.base)
     }
 
+    /// Writer side: the sequence number of a publish at `version`, which
+    /// must be newer than the latest ([`Error::VersionNotNewer`]) and leave
+    /// the sequence number at most [`MAX_SEQ`]
+    /// ([`Error::InvalidArgument`]); with the versions it skips (counted
+    /// by [`count_skipped`](Self::count_skipped) once the publish is made).
+    /// Nothing is written here: a refusal leaves the buffer as it was.
+    #[inline]
+    pub(crate) fn publish_at(&self, version: u64) -> Result<(Seq, u64), Error> {
+        let words = self.words_for_writer();
+        let latest = words.version();
+        if version <= latest {
+            return Err(Error::VersionNotNewer { version, latest });
+        }
+        let seq = words
+            .base
+            .checked_add(version)
+            .filter(|&seq| seq <= MAX_SEQ)
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "version",
+                reason: format!(
+                    "{version} is too large (this epoch's versions end at {})",
+                    MAX_SEQ - words.base
+                ),
+            })?;
+        Ok((seq, version - latest - 1))
+    }
+
+    /// Writer side: `n` versions were skipped by a publish at a chosen
+    /// version (see [`publish_at`](Self::publish_at)); called before the
+    /// publish's `set_latest`.
+    #[inline]
+    pub(crate) fn count_skipped(&self, n: u64) {
+        if n > 0 {
+            // ORDERING: a statistic; only serialised writers add to it.
+            self.counters.skipped.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Versions of this epoch skipped by publishes at a chosen version
+    /// (never published here): the epoch's publishes are its latest version
+    /// less these.
+    #[inline]
+    pub(crate) fn skipped(&self) -> u64 {
+        // ORDERING: a statistic.
+        self.counters.skipped.load(Ordering::Relaxed)
+    }
+
     /// The latest complete publish, as `read` copies it from its slot
     /// (`None` from `read`: the slot was rewritten during the copy); `None`
     /// when the buffer is empty. A writer that laps the ring during the copy
@@ -269,6 +330,7 @@ impl Header {
         self.counters.stale_reads.store(0, Ordering::Relaxed);
         self.counters.retired_reads.store(0, Ordering::Relaxed);
         self.counters.retired_lost.store(0, Ordering::Relaxed);
+        self.counters.skipped.store(0, Ordering::Relaxed);
     }
 
     /// Resets so far.

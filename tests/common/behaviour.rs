@@ -936,3 +936,115 @@ fn with_latest_borrows_the_latest_snapshot_and_counts_a_read() {
     );
     assert_eq!(ring.statistics().reads, 1);
 }
+
+// ---------------------------------------------------------------------------
+// Publishing at a chosen version (a mirror's remote versions)
+
+#[test]
+fn publish_at_version_skips_versions_and_leaves_them_absent() {
+    // Capacity 3 in 4 slots: skipped sequence numbers' slots hold nothing
+    // or an older publish, never answered for a skipped version.
+    let ring = Ring::<[u64; 2]>::with_slots(3, 4).unwrap();
+    let mut reader = ring.reader();
+    let sub = ring.subscribe(8, Policy::DropOldest).unwrap();
+    assert_eq!(ring.publish_at_version([1, 0], src(), 1).unwrap(), 1);
+    assert_eq!(ring.publish_at_version([3, 0], src(), 3).unwrap(), 3);
+    assert_eq!(ring.version(), 3);
+    assert_eq!(versions(&ring), [1, 3], "version 2 was never written");
+    assert_eq!(ring.latest().unwrap().state, [3, 0]);
+    // A jump past the whole ring: versions 4..=9 skipped; the slot of
+    // version 9's sequence number held version 1's (4 slots), the slot of
+    // 8 held 3's (not of 8).
+    assert_eq!(ring.publish_at_version([10, 0], src(), 10).unwrap(), 10);
+    assert_eq!(versions(&ring), [10]);
+    // An ordinary publish continues from the given version.
+    assert_eq!(ring.publish([11, 0], src()).unwrap(), 11);
+    assert_eq!(versions(&ring), [10, 11]);
+    for s in ring.history() {
+        assert_eq!(s.state[0], s.version, "each held state is its version's");
+    }
+    // The reader read nothing yet: 10 versions after its creation, 1 read.
+    assert_eq!(reader.read_if_updated().unwrap().version, 11);
+    assert_eq!(reader.lost(), 10);
+    // Subscriptions see every publish in order, the skips as gaps.
+    let got: Vec<u64> = std::iter::from_fn(|| sub.try_recv().ok())
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(got, [1, 3, 10, 11]);
+    assert_eq!(sub.counters().gaps, 2);
+    let stats = ring.statistics();
+    assert_eq!(stats.current_version, 11);
+    assert_eq!(stats.updates, 4, "publishes made, skipped versions not");
+    assert_eq!(stats.history_len, 2);
+}
+
+#[test]
+fn publish_at_version_refuses_an_old_version_before_publishing() {
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
+    ring.publish_at_version([5, 5], src(), 5).unwrap();
+    for stale in [0, 1, 4, 5] {
+        let err = ring.publish_at_version([9, 9], src(), stale).unwrap_err();
+        assert_eq!(
+            err.error,
+            Error::VersionNotNewer {
+                version: stale,
+                latest: 5
+            }
+        );
+        assert_eq!(err.state, [9, 9], "the state comes back");
+        assert!(err.error.to_string().contains("not newer than the latest, 5"));
+    }
+    // Too large for a sequence number: refused, nothing written.
+    let err = ring
+        .publish_at_version([9, 9], src(), u64::MAX)
+        .unwrap_err();
+    assert!(
+        matches!(err.error, Error::InvalidArgument { name: "version", .. }),
+        "{:?}",
+        err.error
+    );
+    assert_eq!(ring.version(), 5);
+    assert_eq!(versions(&ring), [5]);
+    assert_eq!(ring.statistics().updates, 1);
+    // The largest version it takes is still refused only when not newer.
+    let top = rtstate::storage::MAX_SEQ - 1;
+    assert_eq!(ring.publish_at_version([7, 7], src(), top).unwrap(), top);
+    assert_eq!(ring.latest().unwrap().version, top);
+    // A closed buffer refuses as publish does.
+    ring.close();
+    assert_eq!(
+        ring.publish_at_version([8, 8], src(), top + 1)
+            .unwrap_err()
+            .error,
+        Error::Closed
+    );
+}
+
+#[test]
+fn publish_at_version_after_a_reset_starts_from_the_new_base() {
+    let ring = Ring::<[u64; 2]>::new(4).unwrap();
+    let mut reader = ring.reader();
+    ring.publish_at_version([7, 0], src(), 7).unwrap();
+    assert_eq!(reader.read().unwrap().version, 7);
+    ring.reset();
+    assert_eq!(ring.version(), 0);
+    assert_eq!(ring.statistics().updates, 0, "skips are of the epoch");
+    // Versions restart: a version below the old epoch's is accepted.
+    assert_eq!(ring.publish_at_version([2, 0], src(), 2).unwrap(), 2);
+    assert_eq!(versions(&ring), [2]);
+    assert_eq!(ring.epoch(), 1);
+    // The reader sees the new epoch's publish once, version 1 lost.
+    let s = reader.read_if_updated().unwrap();
+    assert_eq!((s.version, s.state[0]), (2, 2));
+    assert_eq!(reader.lost(), 1);
+    assert!(reader.read_if_updated().is_none());
+    assert_eq!(
+        ring.publish_at_version([1, 0], src(), 1).unwrap_err().error,
+        Error::VersionNotNewer {
+            version: 1,
+            latest: 2
+        }
+    );
+    let stats = ring.statistics();
+    assert_eq!((stats.current_version, stats.updates), (2, 1));
+}

@@ -275,7 +275,12 @@ impl Exporter {
                 .name(format!("rtstate-export {name}"))
                 .spawn(move || {
                     let mut source = source;
-                    let epoch = random_epoch();
+                    // A new epoch per export, and whenever the buffer's
+                    // versions go back (it was reset): a mirror then
+                    // restarts its versions too instead of dropping the
+                    // new ones as old.
+                    let mut epoch = random_epoch();
+                    let mut last_version = 0;
                     let mut token = None;
                     // The writer's liveness is looked at once per tick, not
                     // per state (it reads the buffer's header).
@@ -302,6 +307,10 @@ impl Exporter {
                                 continue;
                             }
                         };
+                        if read.version <= last_version {
+                            epoch = random_epoch();
+                        }
+                        last_version = read.version;
                         let attachment = Meta {
                             version: read.version,
                             published_at: read.published_at,

@@ -151,13 +151,13 @@ fn run(args: Args) -> Result<(), BridgeError> {
                 let age = b.age().map(|a| format!("{a:.3}s")).unwrap_or("-".into());
                 writeln!(
                     out,
-                    "{} -> {} remote_version={} local_version={} lost={} dropped_old={} \
+                    "{} -> {} version={} lost={} resets={} dropped_old={} \
                      malformed={} layout_refused={} writer={writer} age={age}",
                     b.key,
                     b.local_name,
                     b.remote_version,
-                    b.local_version,
                     b.lost,
+                    b.local_resets,
                     b.dropped_old,
                     b.malformed,
                     b.layout_refused

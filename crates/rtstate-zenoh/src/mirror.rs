@@ -3,15 +3,26 @@
 //! Zenoh session never waits for it), checks each sample and publishes it
 //! into the key's local buffer.
 //!
-//! - Versions: the local buffer numbers its publishes itself (1, 2, … as
-//!   every rtstate buffer does); the remote version rides along in the
-//!   mirror's statistics. A remote version more than one past the last is a
-//!   gap, counted as `lost` (and, for a shared mirror, added to the file's
-//!   lost count that `rtstate top` shows); an older or repeated one is
-//!   counted as `dropped_old` and dropped: the mirror never goes backwards
-//!   (a reply to the mirror's own query for the latest, and the live
-//!   sample of the version such a reply brought, are not counted).
-//!   A new exporter epoch (the remote restarted) starts the count again.
+//! - Versions are the remote ones: each accepted sample is published into
+//!   the local buffer at the remote version
+//!   ([`publish_at_version`](rtstate::GenericBuffer::publish_at_version)),
+//!   so a reader there sees the remote numbering and never a version going
+//!   back. A remote version more than one past the last is a gap: the
+//!   versions in between are absent from the local history and counted as
+//!   `lost` (local readers count them as lost too). An older or repeated
+//!   one is counted as `dropped_old` and dropped (a reply to the mirror's
+//!   own query for the latest, and the live sample of the version such a
+//!   reply brought, are not counted).
+//! - Remote restarts: each sample carries its exporter's epoch, a new one
+//!   per export and whenever the exported buffer's versions went back (a
+//!   reset there). A sample of a new epoch whose version is not newer than
+//!   the local one is a remote restart: the local buffer is
+//!   [reset](rtstate::GenericBuffer::reset) (versions restart, readers and
+//!   `epoch()` see a new epoch, subscriptions end) and the sample published
+//!   at its version; the versions of the new epoch before it count as
+//!   `lost`. A new epoch whose versions go on past the local one (a new
+//!   exporter on the same remote buffer) continues without a reset. Samples
+//!   of an epoch the mirror has left are dropped as old.
 //! - Staleness: the local state keeps the remote state's timestamp (shared
 //!   mirrors; in-process rings built with `checked` read it from the
 //!   state), and the statistics carry the remote publish time.
@@ -81,7 +92,9 @@ pub struct BufferStatistics {
     pub received: u64,
     /// Samples published into the local buffer.
     pub accepted: u64,
-    /// Remote versions never received (gaps).
+    /// Remote versions never received (the sum of the gaps between
+    /// accepted versions; versions before the mirror's first sample are
+    /// not lost).
     pub lost: u64,
     /// Samples older than or equal to the last accepted one, dropped.
     pub dropped_old: u64,
@@ -91,7 +104,8 @@ pub struct BufferStatistics {
     pub layout_refused: u64,
     /// The remote version of the last accepted sample.
     pub remote_version: u64,
-    /// The local buffer's version of it.
+    /// The local buffer's version after it: the remote version (versions
+    /// are the remote ones).
     pub local_version: u64,
     /// The remote publish time of the last accepted sample.
     pub remote_published_at: Option<f64>,
@@ -101,8 +115,12 @@ pub struct BufferStatistics {
     pub writer_alive: Option<bool>,
     /// Times the remote writer's token went away.
     pub writer_lost: u64,
-    /// Times a new exporter epoch restarted the version sequence.
+    /// Times a new exporter epoch was followed (a new exporter, or the
+    /// remote buffer's versions going back).
     pub remote_restarts: u64,
+    /// Of those, the ones that reset the local buffer (the remote versions
+    /// went back).
+    pub local_resets: u64,
     /// Why samples for this key are refused, if they are.
     pub refused: Option<String>,
 }
@@ -138,8 +156,12 @@ impl MirrorStatistics {
 /// Where a key's samples go.
 trait Target: Send {
     fn layout(&self) -> &Layout;
-    fn publish(&mut self, bytes: &[u8], meta: &Meta) -> Result<u64, Error>;
-    fn count_lost(&mut self, _n: u64) {}
+    /// The local buffer's version (the last remote version accepted in its
+    /// epoch; 0 when empty).
+    fn version(&self) -> u64;
+    /// Publishes at the remote version (`meta.version`), after a local
+    /// reset if `reset`.
+    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> Result<u64, Error>;
     fn writer_gone(&mut self) {}
 }
 
@@ -154,7 +176,11 @@ impl<T: PodLayout + Send + Sync> Target for RingTarget<T> {
         &self.layout
     }
 
-    fn publish(&mut self, bytes: &[u8], meta: &Meta) -> Result<u64, Error> {
+    fn version(&self) -> u64 {
+        self.ring.version()
+    }
+
+    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> Result<u64, Error> {
         let state: T = bytemuck::pod_read_unaligned(bytes);
         let source = match self.sources.get(&meta.source) {
             Some(&s) => s,
@@ -164,7 +190,12 @@ impl<T: PodLayout + Send + Sync> Target for RingTarget<T> {
                 s
             }
         };
-        self.ring.publish(state, source).map_err(|e| e.error)
+        if reset {
+            self.ring.reset();
+        }
+        self.ring
+            .publish_at_version(state, source, meta.version)
+            .map_err(|e| e.error)
     }
 }
 
@@ -174,8 +205,8 @@ struct SharedTarget {
     /// The writing handle; `None` while the remote writer is gone (the
     /// file's writer lock released).
     writer: Option<RawBuffer>,
-    /// Keeps this process attached to the file (its row, its lost count)
-    /// while the writer handle is dropped.
+    /// Keeps this process attached to the file (its row) while the writer
+    /// handle is dropped.
     keeper: RawBuffer,
 }
 
@@ -184,18 +215,21 @@ impl Target for SharedTarget {
         &self.layout
     }
 
-    fn publish(&mut self, bytes: &[u8], meta: &Meta) -> Result<u64, Error> {
+    fn version(&self) -> u64 {
+        self.keeper.version()
+    }
+
+    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> Result<u64, Error> {
         if self.writer.is_none() {
             let w = RawBuffer::open(&self.name)?;
             w.take_writer()?;
             self.writer = Some(w);
         }
         let w = self.writer.as_ref().expect("set above");
-        w.publish(bytes, Some(meta.timestamp), &meta.source)
-    }
-
-    fn count_lost(&mut self, n: u64) {
-        self.keeper.count_lost(n);
+        if reset {
+            w.reset()?;
+        }
+        w.publish_at_version(bytes, Some(meta.timestamp), &meta.source, meta.version)
     }
 
     fn writer_gone(&mut self) {
@@ -203,10 +237,16 @@ impl Target for SharedTarget {
     }
 }
 
+/// Epochs a key remembers having left (samples of them are dropped).
+const LEFT_EPOCHS: usize = 8;
+
 struct Entry {
     stats: BufferStatistics,
     target: Option<Box<dyn Target>>,
+    /// The exporter epoch of the last accepted sample (0: none yet).
     epoch: u64,
+    /// Epochs followed before `epoch`, newest last.
+    left: Vec<u64>,
     /// The remote version last accepted from a reply to a query (0 if the
     /// last came live).
     answered: u64,
@@ -474,6 +514,7 @@ impl Worker {
                 },
                 target: None,
                 epoch: 0,
+                left: Vec::new(),
                 answered: 0,
                 asked: None,
             })
@@ -601,36 +642,71 @@ impl Worker {
             self.error(reason);
             return;
         }
-        if entry.epoch != meta.epoch {
-            if entry.epoch != 0 {
-                entry.stats.remote_restarts += 1;
-            }
-            entry.epoch = meta.epoch;
-            entry.stats.remote_version = 0;
-        }
-        let last = entry.stats.remote_version;
-        if meta.version <= last {
-            // A reply to the mirror's own query for the latest, or the
-            // live sample of a version a reply already brought, is no
-            // anomaly.
-            let echo = answer || (meta.version == entry.answered && meta.version == last);
-            if !echo {
-                entry.stats.dropped_old += 1;
-                let reason = format!(
-                    "{key}: version {} from {:?} is not newer than {last}, dropped",
-                    meta.version, meta.source
-                );
-                self.error(reason);
-            }
+        if entry.left.contains(&meta.epoch) {
+            // A late sample of an exporter the mirror has left.
+            entry.stats.dropped_old += 1;
+            let reason = format!(
+                "{key}: version {} of a previous exporter epoch, dropped",
+                meta.version
+            );
+            self.error(reason);
             return;
         }
-        if last != 0 && meta.version > last + 1 {
-            let gap = meta.version - last - 1;
-            entry.stats.lost += gap;
-            target.count_lost(gap);
+        let local = target.version();
+        let new_epoch = entry.epoch != meta.epoch;
+        let restart = new_epoch && entry.epoch != 0;
+        let mut reset = false;
+        if meta.version <= local {
+            if !new_epoch {
+                // A reply to the mirror's own query for the latest, or the
+                // live sample of a version a reply already brought, is no
+                // anomaly.
+                let echo = answer || (meta.version == entry.answered && meta.version == local);
+                if !echo {
+                    entry.stats.dropped_old += 1;
+                    let reason = format!(
+                        "{key}: version {} from {:?} is not newer than {local}, dropped",
+                        meta.version, meta.source
+                    );
+                    self.error(reason);
+                }
+                return;
+            }
+            // The remote versions went back under a new epoch: a restart
+            // (or, on first sight, a local file left by an earlier run).
+            reset = true;
         }
-        match target.publish(&payload, &meta) {
+        // Versions never received: the gap since the last accepted version,
+        // or, after a local reset for a restart, the new epoch's versions
+        // before this one. Versions before the mirror's first sample are
+        // not lost.
+        let gap = if reset {
+            if restart {
+                meta.version - 1
+            } else {
+                0
+            }
+        } else if entry.epoch != 0 && local != 0 {
+            meta.version - local - 1
+        } else {
+            0
+        };
+        match target.publish(&payload, &meta, reset) {
             Ok(local) => {
+                if new_epoch {
+                    if restart {
+                        entry.stats.remote_restarts += 1;
+                        if entry.left.len() == LEFT_EPOCHS {
+                            entry.left.remove(0);
+                        }
+                        entry.left.push(entry.epoch);
+                    }
+                    entry.epoch = meta.epoch;
+                }
+                if reset {
+                    entry.stats.local_resets += 1;
+                }
+                entry.stats.lost += gap;
                 entry.answered = if answer { meta.version } else { 0 };
                 entry.stats.accepted += 1;
                 entry.stats.remote_version = meta.version;
@@ -650,7 +726,6 @@ impl Worker {
             }
         }
     }
-
     /// Makes sure `key` has a target whose layout hashes to `hash`.
     fn ensure_target(&mut self, key: &str, hash: u64) -> Result<(), String> {
         if let Some(target) = &self.entries[key].target {

@@ -64,9 +64,11 @@ fn fast_drone_state_ring_to_ring_over_tcp_and_a_late_joiner() {
     let late_mirror = Mirror::ring(&c, key, &late, MirrorOptions::default()).unwrap();
     let stats = accepted(&late_mirror, key, 5);
     assert_eq!(stats.remote_version, 5);
-    assert_eq!(stats.local_version, 1);
+    assert_eq!(stats.local_version, 5, "versions are the remote ones");
     assert_eq!(stats.lost, 0, "versions before joining are not lost");
     assert_eq!(late.latest().unwrap().state, last);
+    assert_eq!(late.latest().unwrap().version, 5);
+    assert_eq!(late.statistics().updates, 1, "one publish, at version 5");
     // The exporter's own statistics.
     let e = &exporter.statistics()[0];
     assert_eq!(e.key, key);
@@ -144,6 +146,28 @@ fn gaps_are_counted_while_the_mirror_is_paused() {
         ..Default::default()
     };
     let mirror = Mirror::ring(&b, key, &local, options).unwrap();
+    // A local reader of the mirror, watching the versions on its own
+    // thread: they never go back, and each state is its version's.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let local = local.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut reader = local.reader();
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(s) = reader.wait(std::time::Duration::from_millis(20)) {
+                    assert_eq!(
+                        s.state.position[0], s.version as f64,
+                        "state of its version"
+                    );
+                    assert!(seen.last().is_none_or(|&l| s.version > l), "went back");
+                    seen.push(s.version);
+                }
+            }
+            (seen, reader.lost())
+        })
+    };
     let src = Source::intern("est");
     ring.publish(drone(1), src).unwrap();
     accepted(&mirror, key, 1);
@@ -163,12 +187,108 @@ fn gaps_are_counted_while_the_mirror_is_paused() {
     let stats = accepted(&mirror, key, 200);
     assert!(stats.lost > 0, "{stats:?}");
     assert_eq!(stats.remote_version, 200);
-    // Every remote version is either accepted or lost, none twice.
-    assert!(stats.accepted + stats.lost <= 200);
+    // Every remote version is either accepted or lost, none twice (the
+    // mirror accepted version 1 first).
+    assert_eq!(stats.accepted + stats.lost, 200, "{stats:?}");
     assert!(stats.accepted < 200);
     assert_eq!(local.latest().unwrap().state.position[0], 200.0);
-    // Local versions are the mirror's own: one per accepted sample.
-    assert_eq!(local.version(), stats.accepted);
+    // Versions are the remote ones: the local buffer is at 200, made of
+    // one publish per accepted sample; the gaps are absent from its
+    // history, never filled by another state.
+    assert_eq!(local.version(), 200);
+    assert_eq!(stats.local_version, 200);
+    let local_stats = local.statistics();
+    assert_eq!(local_stats.updates, stats.accepted);
+    assert_eq!(local_stats.current_version, 200);
+    let history = local.history();
+    assert!(!history.is_empty());
+    for s in &history {
+        assert_eq!(s.state.position[0], s.version as f64);
+    }
+    assert!(history.windows(2).all(|w| w[0].version < w[1].version));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (seen, reader_lost) = watcher.join().unwrap();
+    assert_eq!(seen.last(), Some(&200), "{seen:?}");
+    // The local reader (created before version 1) counts as lost every
+    // version it did not read: at least the mirror's gaps.
+    assert!(reader_lost >= stats.lost, "{reader_lost} < {}", stats.lost);
+}
+
+#[test]
+fn a_remote_reset_resets_the_mirror_and_old_samples_are_dropped() {
+    let _c = Cleanup::new();
+    let ep = endpoint();
+    let a = listener(&ep);
+    let b = connector(&ep);
+    let ring = SlotRing::<FastDroneState>::new(8).unwrap();
+    let mut exporter = Exporter::new(&a, "rst").unwrap();
+    exporter.export_ring("s", &ring).unwrap();
+    let local = SlotRing::<FastDroneState>::new(8).unwrap();
+    let key = "rtstate/rst/s";
+    let mirror = Mirror::ring(&b, key, &local, MirrorOptions::default()).unwrap();
+    mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key).is_some_and(|b| b.writer_alive == Some(true))
+    });
+    let src = Source::intern("est");
+    for i in 1..=4 {
+        ring.publish(drone(i), src).unwrap();
+        accepted(&mirror, key, i);
+    }
+    assert_eq!(local.version(), 4);
+    let epoch_before = local.epoch();
+    let latest_meta = || {
+        let reply = a
+            .get(key)
+            .wait()
+            .unwrap()
+            .recv_timeout(TIMEOUT)
+            .unwrap()
+            .unwrap();
+        let sample = reply.result().unwrap();
+        Meta::decode(&sample.attachment().unwrap().to_bytes()).unwrap()
+    };
+    let old_epoch = latest_meta().epoch;
+    // The remote buffer is reset: its versions restart at 1.
+    ring.reset();
+    ring.publish(drone(101), src).unwrap();
+    let (stats, ok) = mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key)
+            .is_some_and(|b| b.local_resets == 1 && b.remote_version == 1)
+    });
+    assert!(ok, "the mirror never followed the reset: {stats:?}");
+    let s = stats.buffer(key).unwrap();
+    assert_eq!(s.remote_restarts, 1);
+    assert_eq!(s.dropped_old, 0);
+    assert_eq!(local.epoch(), epoch_before + 1, "a local reset");
+    assert_eq!(local.version(), 1);
+    assert_eq!(local.latest().unwrap().state.position[0], 101.0);
+    assert_ne!(latest_meta().epoch, old_epoch, "a new exporter epoch");
+    // The new epoch goes on.
+    ring.publish(drone(102), src).unwrap();
+    let s = accepted(&mirror, key, 2);
+    assert_eq!((s.local_version, s.lost), (2, 0));
+    assert_eq!(local.latest().unwrap().state.position[0], 102.0);
+    // A late sample of the epoch the mirror left is dropped, even with a
+    // version above the local one: never a reset back, never backwards.
+    let late = Meta {
+        version: 9,
+        published_at: now(),
+        timestamp: now(),
+        layout_hash: <FastDroneState as rtstate::layout::PodLayout>::layout().hash(),
+        epoch: old_epoch,
+        source: "late".into(),
+    };
+    a.put(key, bytemuck::bytes_of(&drone(9)).to_vec())
+        .attachment(late.encode())
+        .wait()
+        .unwrap();
+    let (stats, ok) = mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key).is_some_and(|b| b.dropped_old == 1)
+    });
+    assert!(ok, "{stats:?}");
+    assert_eq!(local.version(), 2);
+    assert_eq!(local.latest().unwrap().state.position[0], 102.0);
+    assert_eq!(stats.buffer(key).unwrap().local_resets, 1);
 }
 
 #[test]
@@ -309,4 +429,170 @@ fn bad_samples_are_counted_never_a_crash_never_backwards() {
     ring.publish(drone(4), Source::intern("est")).unwrap();
     accepted(&mirror, key, 4);
     assert_eq!(local.latest().unwrap().state.position[0], 4.0);
+}
+
+/// A TCP proxy on a free loopback port in front of `upstream`
+/// (`127.0.0.1:PORT`), which the test cuts (every connection shut, new ones
+/// refused) and restores: the network going away and coming back.
+struct Proxy {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: std::net::SocketAddr) -> Proxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+        let accept = {
+            let (open, stop, conns) = (open.clone(), stop.clone(), conns.clone());
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    let client = match listener.accept() {
+                        Ok((client, _)) => client,
+                        Err(_) => {
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                            continue;
+                        }
+                    };
+                    client.set_nonblocking(false).unwrap();
+                    if !open.load(SeqCst) {
+                        let _ = client.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                    let Ok(server) = TcpStream::connect(upstream) else {
+                        let _ = client.shutdown(Shutdown::Both);
+                        continue;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let pump = |mut from: TcpStream, mut to: TcpStream| {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(Shutdown::Both);
+                            let _ = from.shutdown(Shutdown::Both);
+                        });
+                    };
+                    let mut held = conns.lock().unwrap();
+                    held.push(client.try_clone().unwrap());
+                    held.push(server.try_clone().unwrap());
+                    drop(held);
+                    pump(client.try_clone().unwrap(), server.try_clone().unwrap());
+                    pump(server, client);
+                }
+            })
+        };
+        Proxy {
+            port,
+            open,
+            stop,
+            conns,
+            accept: Some(accept),
+        }
+    }
+
+    /// Shuts every connection and refuses new ones.
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Accepts connections again.
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A loopback peer session with gossip scouting off too, so that the only
+/// path between the two sessions is the one configured (the proxy).
+fn only_through(listen: &[&str], connect: &[&str]) -> zenoh::Session {
+    let mut config = rtstate_zenoh::ZenohOptions::loopback_peer(listen, connect)
+        .to_config()
+        .unwrap();
+    config
+        .insert_json5("scouting/gossip/enabled", "false")
+        .unwrap();
+    zenoh::open(config).wait().unwrap()
+}
+
+#[test]
+fn the_network_going_away_and_coming_back_is_counted_never_backwards() {
+    let _c = Cleanup::new();
+    let ep = tcp_endpoint();
+    let a = only_through(&[&ep], &[]);
+    let upstream: std::net::SocketAddr = ep.trim_start_matches("tcp/").parse().unwrap();
+    let proxy = Proxy::start(upstream);
+    let b = only_through(&[], &[&format!("tcp/127.0.0.1:{}", proxy.port)]);
+    let ring = SlotRing::<FastDroneState>::new(8).unwrap();
+    let mut exporter = Exporter::new(&a, "net").unwrap();
+    exporter.export_ring("s", &ring).unwrap();
+    let local = SlotRing::<FastDroneState>::new(8).unwrap();
+    let key = "rtstate/net/s";
+    let mirror = Mirror::ring(&b, key, &local, MirrorOptions::default()).unwrap();
+    mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key).is_some_and(|b| b.writer_alive == Some(true))
+    });
+    let src = Source::intern("est");
+    for i in 1..=3 {
+        ring.publish(drone(i), src).unwrap();
+        accepted(&mirror, key, i);
+    }
+
+    // The network goes away: the remote writer is reported gone, the
+    // local state stays.
+    proxy.cut();
+    let (stats, ok) = mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key).is_some_and(|b| b.writer_alive == Some(false))
+    });
+    assert!(ok, "the cut was never noticed: {stats:?}");
+    for i in 4..=10 {
+        ring.publish(drone(i), src).unwrap();
+    }
+    eventually("the exporter to put version 10", || {
+        (exporter.statistics()[0].last_version == 10).then_some(())
+    });
+    assert_eq!(local.version(), 3);
+    assert_eq!(local.latest().unwrap().state.position[0], 3.0);
+
+    // It comes back: the session reconnects, the token returns, the mirror
+    // asks for the latest (version 10) and counts 4..=9 as lost.
+    proxy.restore();
+    let (stats, ok) = mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key)
+            .is_some_and(|b| b.writer_alive == Some(true) && b.remote_version == 10)
+    });
+    assert!(ok, "the mirror never resumed: {stats:?}");
+    let s = stats.buffer(key).unwrap();
+    assert!(s.writer_lost >= 1, "{s:?}");
+    assert_eq!(s.lost, 6, "{s:?}");
+    assert_eq!(s.dropped_old, 0, "{s:?}");
+    assert_eq!(local.version(), 10);
+    assert_eq!(local.latest().unwrap().state.position[0], 10.0);
+    let held: Vec<u64> = local.history().iter().map(|s| s.version).collect();
+    // The history holds what it has of the last 8 versions (3..=10).
+    assert_eq!(held, [3, 10], "never backwards, the gap absent");
+    // And goes on live.
+    ring.publish(drone(11), src).unwrap();
+    let s = accepted(&mirror, key, 11);
+    assert_eq!((s.local_version, s.lost), (11, 6));
 }
