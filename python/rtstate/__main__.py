@@ -1,5 +1,7 @@
 """``python -m rtstate <command>``: ``demo`` flies a simulated quadrotor
-(see :mod:`rtstate.demo`)."""
+(see :mod:`rtstate.demo`); every other command is the ``rtstate`` console
+script's (``list``, ``top``, ``echo``, ``hz``, ``clean``, ``record``,
+``replay``, ``bridge``), run the same way."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ import sys
 def main() -> int:
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help"):
+        from ._cli import COMMANDS
+
         sys.stdout.write(
             "usage: python -m rtstate demo [--duration S] [--rate HZ] [--python-controller] [--mcap F [--png F]]\n"
+            f"       python -m rtstate {{{','.join(COMMANDS)}}} ...  (as the rtstate command)\n"
         )
         return 0 if args else 2
     from ._cli import COMMANDS

@@ -41,7 +41,9 @@ from typing import Any, Iterable, Optional, Sequence, TextIO
 
 from . import _record, _rtstate
 
-COMMANDS = ("list", "top", "echo", "hz", "clean", "record", "replay")
+COMMANDS = ("list", "top", "echo", "hz", "clean", "record", "replay", "bridge")
+"""Every subcommand :func:`main` runs (``python -m rtstate`` hands these to it,
+so that it and the ``rtstate`` console script are one command)."""
 
 
 def _age(seconds: Optional[float]) -> str:

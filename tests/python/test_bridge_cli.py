@@ -46,3 +46,35 @@ def test_bridge_without_the_binary_says_how_to_install_it(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert "pip install ./crates/rtstate-zenoh" in err
     assert "cargo install --path crates/rtstate-zenoh" in err
+
+
+def test_python_dash_m_rtstate_bridge_runs_the_binary_like_the_console_script(tmp_path):
+    import subprocess
+
+    log = tmp_path / "args.txt"
+    fake = tmp_path / "fake-bridge"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        f"open({str(log)!r}, 'w').write('\\n'.join(sys.argv[1:]))\n"
+        "sys.exit(5)\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    env = dict(os.environ, RTSTATE_BRIDGE=str(fake))
+    args = ["bridge", "export", "pose", "--namespace", "drone1", "--no-multicast-scouting"]
+    done = subprocess.run(
+        [sys.executable, "-m", "rtstate", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 5, done.stderr
+    assert log.read_text().split("\n") == args[1:]
+    assert "unknown command" not in done.stderr
+
+
+def test_python_dash_m_rtstate_help_names_the_bridge():
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "rtstate", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert "bridge" in done.stdout
