@@ -7,7 +7,11 @@
 //!   hands them to a ring that the measuring thread waits on (the same
 //!   last step as the mirror's; the state consumed through `black_box`);
 //! - **publish cost**: `SlotRing::publish` with the exporter attached
-//!   beside the same publish with one subscription.
+//!   beside the same publish with one subscription drained by a consumer
+//!   thread that blocks in `recv` as the exporter blocks in its reader's
+//!   `wait` (equal work: each publish wakes its consumer thread when that
+//!   thread sleeps; each consumer copies out what it takes through
+//!   `black_box`).
 //!
 //! Two sessions in one process, peer mode over a unix socket, multicast
 //! scouting off. The rows alternate in blocks so that drift hits both;
@@ -125,9 +129,19 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     drop(sub);
 
-    // Publish cost: with the exporter attached vs with one subscription.
+    // Publish cost: with the exporter attached vs with one subscription
+    // whose consumer thread blocks until each event, as the exporter's
+    // thread blocks in its reader's wait.
     let with_sub = SlotRing::<FastDroneState>::new(8)?;
     let subscription = with_sub.subscribe(64, rtstate::Policy::DropOldest)?;
+    let consumer = std::thread::spawn(move || {
+        let mut taken = 0u64;
+        while let Ok(e) = subscription.recv() {
+            black_box(e.state);
+            taken += 1;
+        }
+        taken
+    });
     let mut pub_bridge = Vec::with_capacity(n);
     let mut pub_sub = Vec::with_capacity(n);
     for k in 0..n {
@@ -141,14 +155,15 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let t0 = Instant::now();
         with_sub.publish(state, src)?;
         pub_sub.push(t0.elapsed().as_nanos() as f64);
-        while let Ok(e) = subscription.try_recv() {
-            black_box(e);
-        }
-        // Let the exporter drain, as a real publisher's period would.
+        // Let the exporter and the consumer drain, as a real publisher's
+        // period would.
         if k % 64 == 0 {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
+
+    with_sub.close();
+    let consumed = consumer.join().expect("the consumer thread");
 
     println!("samples per row: {n} (FastDroneState, 104 bytes; peer mode over a unix socket)\n");
     println!("| row | p50 ns | p99 ns |\n| --- | --- | --- |");
@@ -166,6 +181,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "publish with exporter / with one subscription: p50 {:.2}×",
         p50 / s50
     );
+    println!("subscription consumer took {consumed} of {n} events");
     let stats = mirror.statistics();
     let s = stats.buffer(key).unwrap();
     println!(

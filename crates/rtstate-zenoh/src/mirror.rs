@@ -156,6 +156,8 @@ impl MirrorStatistics {
 /// Where a key's samples go.
 trait Target: Send {
     fn layout(&self) -> &Layout;
+    /// The layout's hash, computed once (checked on every sample).
+    fn layout_hash(&self) -> u64;
     /// The local buffer's version (the last remote version accepted in its
     /// epoch; 0 when empty).
     fn version(&self) -> u64;
@@ -168,12 +170,17 @@ trait Target: Send {
 struct RingTarget<T: PodLayout + Send + Sync> {
     ring: SlotRing<T>,
     layout: Layout,
+    hash: u64,
     sources: HashMap<String, Source>,
 }
 
 impl<T: PodLayout + Send + Sync> Target for RingTarget<T> {
     fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    fn layout_hash(&self) -> u64 {
+        self.hash
     }
 
     fn version(&self) -> u64 {
@@ -202,6 +209,7 @@ impl<T: PodLayout + Send + Sync> Target for RingTarget<T> {
 struct SharedTarget {
     name: String,
     layout: Layout,
+    hash: u64,
     /// The writing handle; `None` while the remote writer is gone (the
     /// file's writer lock released).
     writer: Option<RawBuffer>,
@@ -213,6 +221,10 @@ struct SharedTarget {
 impl Target for SharedTarget {
     fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    fn layout_hash(&self) -> u64 {
+        self.hash
     }
 
     fn version(&self) -> u64 {
@@ -358,6 +370,7 @@ impl Mirror {
         }
         let target: Box<dyn Target> = Box::new(RingTarget {
             ring: ring.clone(),
+            hash: local.hash(),
             layout: local,
             sources: HashMap::new(),
         });
@@ -729,10 +742,10 @@ impl Worker {
     /// Makes sure `key` has a target whose layout hashes to `hash`.
     fn ensure_target(&mut self, key: &str, hash: u64) -> Result<(), String> {
         if let Some(target) = &self.entries[key].target {
-            let local = target.layout().clone();
-            if local.hash() == hash {
+            if target.layout_hash() == hash {
                 return Ok(());
             }
+            let local = target.layout().clone();
             let remote = self
                 .layout_for(key, hash)
                 .map(|l| l.to_string())
@@ -753,6 +766,7 @@ impl Worker {
         let entry = self.entries.get_mut(key).expect("exists");
         entry.target = Some(Box::new(SharedTarget {
             name,
+            hash: layout.hash(),
             layout,
             writer: Some(writer),
             keeper,
