@@ -1045,7 +1045,9 @@ class _SharedStatistics(TypedDict):
     """``SharedBuffer.get_statistics()``: counters summed over every process."""
 
     updates: int
-    """Publishes since creation or the last reset (the latest version)."""
+    """Publishes since creation or the last reset: the latest version, less
+    the versions a writer skipped by publishing at a chosen version (a Zenoh
+    mirror carrying a remote buffer's versions across a gap)."""
     current_version: int
     """The latest version."""
     reads: int

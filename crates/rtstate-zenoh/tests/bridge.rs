@@ -596,3 +596,41 @@ fn the_network_going_away_and_coming_back_is_counted_never_backwards() {
     let s = accepted(&mirror, key, 11);
     assert_eq!((s.local_version, s.lost), (11, 6));
 }
+
+#[test]
+fn a_mirror_into_a_ring_ahead_of_the_remote_restarts_its_versions() {
+    let _c = Cleanup::new();
+    let ep = endpoint();
+    let a = listener(&ep);
+    let b = connector(&ep);
+    let ring = SlotRing::<FastDroneState>::new(8).unwrap();
+    let mut exporter = Exporter::new(&a, "ahead").unwrap();
+    exporter.export_ring("s", &ring).unwrap();
+    // The local ring is already at version 50 (an earlier mirror of a
+    // remote that has since started over).
+    let local = SlotRing::<FastDroneState>::new(8).unwrap();
+    local
+        .publish_at_version(drone(50), Source::UNKNOWN, 50)
+        .unwrap();
+    let key = "rtstate/ahead/s";
+    let mirror = Mirror::ring(&b, key, &local, MirrorOptions::default()).unwrap();
+    mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key).is_some_and(|b| b.writer_alive == Some(true))
+    });
+    for i in 1..=3 {
+        ring.publish(drone(i), Source::UNKNOWN).unwrap();
+        accepted(&mirror, key, i);
+    }
+    let s = mirror.statistics().buffer(key).unwrap().clone();
+    // The remote's first version was not newer than the ring's 50: the ring
+    // was reset once, then carried the remote versions.
+    assert_eq!(
+        (s.local_resets, s.remote_restarts, s.lost),
+        (1, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(s.dropped_old, 0, "{s:?}");
+    assert_eq!(local.epoch(), 1);
+    assert_eq!(local.version(), 3);
+    assert_eq!(local.latest().unwrap().state.position[0], 3.0);
+}
