@@ -38,13 +38,12 @@ use crate::record::{
     RecordError, Sources, MESSAGE_ENCODING, SCHEMA_ENCODING,
 };
 use crate::shm::RawBuffer;
+use crate::sync::{lock, Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::{SlotRing, StateManager};
 use foxglove::websocket::{ChannelView, Client, ServerListener};
 use foxglove::{ChannelId, Context, PartialMetadata, RawChannel, Schema, WebSocketServerHandle};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -321,7 +320,7 @@ fn live(context: &Arc<Context>, spec: ChannelSpec) -> Result<Arc<Live>, ServeErr
 
 impl Live {
     fn log(&self, msg: &[u8], time: u64, keep: bool) {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let mut latest = lock(&self.latest);
         self.channel.log_with_meta(
             msg,
             PartialMetadata {
@@ -376,7 +375,7 @@ impl ServerListener for Listener {
         // The client's subscription is registered before this call: a
         // publish logged from now on reaches it, and the lock orders this
         // send before any later one.
-        let latest = live.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let latest = lock(&live.latest);
         if let Some((msg, time)) = latest.as_ref() {
             live.channel.log_with_meta_to_sink(
                 msg,

@@ -61,13 +61,13 @@ pub struct PyServer {
 #[pymethods]
 impl PyServer {
     #[new]
-    #[pyo3(signature = (buffers, directory=None, host="127.0.0.1".to_owned(), port=8765, poll_interval=0.001, queue=1024, foxglove=true))]
+    #[pyo3(signature = (buffers, directory=None, host="127.0.0.1", port=8765, poll_interval=0.001, queue=1024, foxglove=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         buffers: Vec<(String, Bound<'_, PyAny>)>,
         directory: Option<PathBuf>,
-        host: String,
+        host: &str,
         port: u16,
         poll_interval: f64,
         queue: usize,
@@ -85,7 +85,7 @@ impl PyServer {
             )));
         }
         let mut builder = Server::builder().options(ServerOptions {
-            host,
+            host: host.to_owned(),
             port,
             poll_interval,
             queue,
