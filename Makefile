@@ -30,6 +30,7 @@ rust-test:
 	cargo test --all-targets
 	cargo test --features record --lib record
 	cargo test --features record --test record
+	cargo test --features serve --test serve
 	cargo test --doc
 
 # The Zenoh bridge (crates/rtstate-zenoh, its own workspace crate so that
@@ -116,6 +117,7 @@ bench: python-dev
 	$(VPY) benches/python/bench_loop.py
 	$(VPY) benches/python/bench_wakeup.py $(WAKEUP_ARGS)
 	cargo run --release --features record --example record_cost
+	cargo run --release --features serve --example serve_cost
 	$(MAKE) zenoh-bench
 
 # The Zenoh bridge against bare Zenoh in the same run (p50/p99), and the

@@ -75,6 +75,8 @@ pub mod shm;
 pub mod control;
 #[cfg(all(feature = "record", not(loom)))]
 pub mod record;
+#[cfg(all(feature = "serve", not(loom)))]
+pub mod serve;
 pub mod state;
 
 #[cfg(feature = "python")]

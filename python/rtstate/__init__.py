@@ -57,6 +57,7 @@ from ._rtstate import (
     WriterBusyError,
 )
 from ._record import Recorder, replay
+from ._serve import Server, serve
 from ._units import HAVE_PINT, DimensionalityError, Q_
 
 # An event reads like a read-only dict (`event["state"]`).
@@ -86,6 +87,7 @@ __all__ = [
     "Recorder",
     "RealTimeError",
     "RtStateError",
+    "Server",
     "SharedBuffer",
     "SharedReader",
     "SharedSubscription",
@@ -105,6 +107,7 @@ __all__ = [
     "create_state_manager",
     "open_shared",
     "replay",
+    "serve",
 ]
 
 __version__ = "0.1.0"

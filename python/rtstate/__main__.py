@@ -1,7 +1,7 @@
 """``python -m rtstate <command>``: ``demo`` flies a simulated quadrotor
 (see :mod:`rtstate.demo`); every other command is the ``rtstate`` console
 script's (``list``, ``top``, ``echo``, ``hz``, ``clean``, ``record``,
-``replay``, ``bridge``), run the same way."""
+``replay``, ``serve``, ``bridge``), run the same way."""
 
 from __future__ import annotations
 

@@ -21,6 +21,9 @@
                   records shared buffers to MCAP until Ctrl-C or SIGTERM.
 ``rtstate replay run.mcap [--rate X | --max]``
                   publishes a recording into shared buffers.
+``rtstate serve [--port 8765] [--host 127.0.0.1] [NAMES...]``
+                  a live Foxglove WebSocket view of shared buffers until
+                  Ctrl-C or SIGTERM (open ws://127.0.0.1:8765 in Foxglove).
 
 Buffers live in ``$RTSTATE_SHM_DIR`` (default ``/dev/shm``); every command
 takes ``--dir`` to look elsewhere. Also ``python -m rtstate <command>``.
@@ -39,9 +42,9 @@ import sysconfig
 import time
 from typing import Any, Iterable, Optional, Sequence, TextIO
 
-from . import _record, _rtstate
+from . import _record, _rtstate, _serve
 
-COMMANDS = ("list", "top", "echo", "hz", "clean", "record", "replay", "bridge")
+COMMANDS = ("list", "top", "echo", "hz", "clean", "record", "replay", "serve", "bridge")
 """Every subcommand :func:`main` runs (``python -m rtstate`` hands these to it,
 so that it and the ``rtstate`` console script are one command)."""
 
@@ -270,6 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     s = add("clean", "remove buffers no running process has open")
     s.add_argument("--invalid", action="store_true", help="also remove files that are not valid buffers")
     _record.add_parsers(add)
+    _serve.add_parser(add)
     return p
 
 
@@ -312,6 +316,7 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
         "clean": cmd_clean,
         "record": _record.cmd_record,
         "replay": _record.cmd_replay,
+        "serve": _serve.cmd_serve,
     }[args.command]
     try:
         return command(args, out)

@@ -57,6 +57,15 @@ def _pairs(buffers: Any) -> tuple[list[tuple[str, Any]], list[str]]:
     raise TypeError(f"`buffers` expects a StateManager, a mapping or a list, got {type(buffers).__name__}")
 
 
+def _directory_of(buffers: Any) -> Optional[str]:
+    """The directory of the first ``SharedBuffer`` object of a list (it tells
+    where its file is), else ``None``."""
+    for b in buffers if isinstance(buffers, Sequence) and not isinstance(buffers, str) else ():
+        if isinstance(b, _rtstate.SharedBuffer):
+            return os.path.dirname(b.path)
+    return None
+
+
 class Recorder:
     """Records buffers into the MCAP file ``path`` on a thread of its own.
 
@@ -90,11 +99,7 @@ class Recorder:
     ) -> None:
         pairs, skipped = _pairs(buffers)
         if directory is None:
-            # A SharedBuffer object tells where its file is.
-            for b in buffers if isinstance(buffers, Sequence) and not isinstance(buffers, str) else ():
-                if isinstance(b, _rtstate.SharedBuffer):
-                    directory = os.path.dirname(b.path)
-                    break
+            directory = _directory_of(buffers)
         if not pairs:
             raise ValueError("`buffers`: nothing to record")
         self._inner = _rtstate._Recorder(

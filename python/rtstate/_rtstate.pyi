@@ -1226,6 +1226,34 @@ class _Recorder:
     @property
     def running(self) -> bool: ...
 
+@final
+class _Server:
+    """A live Foxglove WebSocket server of buffers (see ``rtstate.Server``)."""
+    def __new__(
+        cls,
+        buffers: list[tuple[str, Any]],
+        directory: Optional[str] = None,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        poll_interval: float = 0.001,
+        queue: int = 1024,
+        foxglove: bool = True,
+    ) -> _Server: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def client_count(self) -> int: ...
+    def statistics(self) -> dict[str, Any]: ...
+    def stop(self) -> dict[str, Any]: ...
+
 def _replay(
     path: str,
     directory: Optional[str] = None,

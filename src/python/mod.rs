@@ -26,6 +26,7 @@ mod estimated;
 mod manager;
 mod reader;
 mod record;
+mod serve;
 mod shared;
 mod snapshot;
 mod states;
@@ -55,6 +56,7 @@ fn _rtstate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::PyReader>()?;
     m.add_class::<manager::PyStateManager>()?;
     m.add_class::<record::PyRecorder>()?;
+    m.add_class::<serve::PyServer>()?;
     m.add_function(wrap_pyfunction!(record::_replay, m)?)?;
     m.add_function(wrap_pyfunction!(record::_replay_into, m)?)?;
     m.add_function(wrap_pyfunction!(record::_recorded_channels, m)?)?;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-fn record_err(e: RecordError) -> PyErr {
+pub(super) fn record_err(e: RecordError) -> PyErr {
     match e {
         RecordError::Buffer(e) => e.into(),
         RecordError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
@@ -23,6 +23,36 @@ fn record_err(e: RecordError) -> PyErr {
         RecordError::Io { .. } => PyOSError::new_err(e.to_string()),
         RecordError::Mcap { .. } | RecordError::Invalid(_) => PyValueError::new_err(e.to_string()),
     }
+}
+
+/// What a `(name, buffer)` pair of `rtstate.Recorder` or `rtstate.Server`
+/// names: a shared buffer (by its name) or an in-process ring.
+pub(super) enum Target {
+    Shared(String),
+    Ring(crate::SlotRing<crate::FastDroneState>),
+}
+
+/// Checks one `(name, buffer)` pair (`what`: the argument's name in errors).
+pub(super) fn target(name: &str, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Target> {
+    if let Ok(shared) = obj.cast::<PyString>() {
+        return Ok(Target::Shared(shared.extract()?));
+    }
+    if let Ok(b) = obj.cast::<PyStateBuffer>() {
+        let store = &b.get().store;
+        return match store.fast_ring() {
+            Some(ring) => Ok(Target::Ring(ring.clone())),
+            None if store.objects().is_some() => Err(PyTypeError::new_err(format!(
+                "`{what}`: {name:?} holds Python objects; expected a FastDroneStateBuffer or a shared buffer's name"
+            ))),
+            None => Err(PyTypeError::new_err(format!(
+                "`{what}`: {name:?} is a shared-memory FastDroneStateBuffer: give it by its name"
+            ))),
+        };
+    }
+    Err(PyTypeError::new_err(format!(
+        "`{what}`: {name:?} is a {}, expected a FastDroneStateBuffer or a shared buffer's name",
+        type_name(obj)
+    )))
 }
 
 enum Phase {
@@ -87,34 +117,11 @@ impl PyRecorder {
             foxglove,
         });
         for (name, obj) in buffers {
-            if let Ok(shared) = obj.cast::<PyString>() {
-                let shared: String = shared.extract()?;
-                builder = builder
-                    .shared(&shared, directory.as_deref())
-                    .map_err(record_err)?;
-            } else if let Ok(b) = obj.cast::<PyStateBuffer>() {
-                let store = &b.get().store;
-                match store.fast_ring() {
-                    Some(ring) => {
-                        builder = builder.buffer(&name, ring).map_err(record_err)?;
-                    }
-                    None if store.objects().is_some() => {
-                        return Err(PyTypeError::new_err(format!(
-                            "`buffers`: {name:?} holds Python objects; a FastDroneStateBuffer or a shared buffer can be recorded"
-                        )))
-                    }
-                    None => {
-                        return Err(PyTypeError::new_err(format!(
-                            "`buffers`: {name:?} is a shared-memory FastDroneStateBuffer: record it by its name"
-                        )))
-                    }
-                }
-            } else {
-                return Err(PyTypeError::new_err(format!(
-                    "`buffers`: {name:?} is a {}, expected a FastDroneStateBuffer or a shared buffer's name",
-                    type_name(&obj)
-                )));
+            builder = match target(&name, &obj, "buffers")? {
+                Target::Shared(shared) => builder.shared(&shared, directory.as_deref()),
+                Target::Ring(ring) => builder.buffer(&name, &ring),
             }
+            .map_err(record_err)?;
         }
         Ok(PyRecorder {
             phase: Mutex::new(Phase::Ready(builder)),

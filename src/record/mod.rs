@@ -126,17 +126,47 @@ impl Default for RecorderOptions {
 }
 
 /// One drained publish.
-struct Entry {
-    seq: u64,
-    version: u64,
-    source: String,
-    timestamp: f64,
-    published_at: f64,
-    bytes: Vec<u8>,
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) version: u64,
+    pub(crate) source: String,
+    pub(crate) timestamp: f64,
+    pub(crate) published_at: f64,
+    pub(crate) bytes: Vec<u8>,
 }
 
-/// Where one recorded buffer's publishes come from.
-trait Tap: Send {
+impl Entry {
+    fn from_raw(s: crate::shm::RawSnapshot) -> Entry {
+        Entry {
+            seq: s.seq,
+            version: s.version,
+            source: s.source.unwrap_or_default(),
+            timestamp: s.timestamp,
+            published_at: s.published_at,
+            bytes: s.bytes,
+        }
+    }
+
+    fn from_snapshot<T: PodLayout>(s: &Snapshot<T>) -> Entry {
+        Entry {
+            seq: s.version,
+            version: s.version,
+            source: s.source.as_str().to_owned(),
+            timestamp: s.timestamp,
+            published_at: s.published_at,
+            bytes: bytemuck::bytes_of(&s.state).to_vec(),
+        }
+    }
+
+    /// The publish's wall-clock time in nanoseconds (the message time).
+    pub(crate) fn time_ns(&self) -> u64 {
+        wall_ns(self.published_at)
+    }
+}
+
+/// Where one buffer's publishes come from (the recorder's and the live
+/// server's).
+pub(crate) trait Tap: Send {
     /// Appends what is new to `out`; returns the publishes lost since the
     /// last call.
     fn drain(&mut self, out: &mut Vec<Entry>) -> u64;
@@ -160,14 +190,7 @@ impl Tap for SharedTap {
             }
             dropped += s.seq - self.last_seq - 1;
             self.last_seq = s.seq;
-            out.push(Entry {
-                seq: s.seq,
-                version: s.version,
-                source: s.source.unwrap_or_default(),
-                timestamp: s.timestamp,
-                published_at: s.published_at,
-                bytes: s.bytes,
-            });
+            out.push(Entry::from_raw(s));
         }
         // Publishes after the history was taken are found next time; one
         // the history could not copy (lapped) shows as a gap then.
@@ -183,14 +206,7 @@ struct RingTap<T: PodLayout> {
 impl<T: PodLayout + Send + Sync + 'static> Tap for RingTap<T> {
     fn drain(&mut self, out: &mut Vec<Entry>) -> u64 {
         while let Ok(s) = self.subscription.try_recv() {
-            out.push(Entry {
-                seq: s.version,
-                version: s.version,
-                source: s.source.as_str().to_owned(),
-                timestamp: s.timestamp,
-                published_at: s.published_at,
-                bytes: bytemuck::bytes_of(&s.state).to_vec(),
-            });
+            out.push(Entry::from_snapshot(&s));
         }
         let dropped = self.subscription.counters().dropped;
         let new = dropped - self.dropped;
@@ -199,11 +215,115 @@ impl<T: PodLayout + Send + Sync + 'static> Tap for RingTap<T> {
     }
 }
 
-struct Source {
-    name: String,
-    layout: Layout,
-    capacity: usize,
-    tap: Box<dyn Tap>,
+/// One buffer read by a recorder or a live server.
+pub(crate) struct Source {
+    pub(crate) name: String,
+    pub(crate) layout: Layout,
+    pub(crate) capacity: usize,
+    pub(crate) tap: Box<dyn Tap>,
+    /// The buffer's latest state when it was added (after its tap was
+    /// set up: the tap may deliver it again); the live server sends it to
+    /// its first subscribers.
+    #[cfg(feature = "serve")]
+    pub(crate) latest: Option<Entry>,
+}
+
+/// The buffers of a recorder or a live server: in-process slot rings
+/// (one subscription each) or shared buffers (polled), each under a
+/// unique name.
+#[derive(Default)]
+pub(crate) struct Sources {
+    pub(crate) list: Vec<Source>,
+    pub(crate) skipped: Vec<String>,
+}
+
+impl Sources {
+    fn check_name(&self, name: &str) -> Result<(), RecordError> {
+        if self.list.iter().any(|s| s.name == name) {
+            return Err(RecordError::Invalid(format!(
+                "buffer {name:?} is already added"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds an in-process slot ring under `name`, through one
+    /// subscription (queue `queue`, drop-oldest).
+    pub(crate) fn buffer<T>(
+        &mut self,
+        name: &str,
+        ring: &SlotRing<T>,
+        queue: usize,
+    ) -> Result<(), RecordError>
+    where
+        T: PodLayout + crate::State + Send + Sync + 'static,
+    {
+        self.check_name(name)?;
+        let subscription = ring.subscribe(queue, Policy::DropOldest)?;
+        self.list.push(Source {
+            name: name.to_owned(),
+            layout: T::layout(),
+            capacity: ring.capacity(),
+            tap: Box::new(RingTap {
+                subscription,
+                dropped: 0,
+            }),
+            #[cfg(feature = "serve")]
+            latest: ring.peek().map(|s| Entry::from_snapshot(&s)),
+        });
+        Ok(())
+    }
+
+    /// Adds every buffer of `manager` that is a `SlotRing<FastDroneState>`;
+    /// the others' names go to `skipped`.
+    pub(crate) fn manager(
+        &mut self,
+        manager: &StateManager,
+        queue: usize,
+    ) -> Result<(), RecordError> {
+        for name in manager.names() {
+            if let Ok(ring) = manager.get::<SlotRing<FastDroneState>>(&name) {
+                self.buffer(&name, &ring, queue)?;
+            } else {
+                self.skipped.push(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds an open shared buffer (states decoded by its layout).
+    pub(crate) fn raw(&mut self, buffer: RawBuffer) -> Result<(), RecordError> {
+        let name = buffer.name().to_owned();
+        self.check_name(&name)?;
+        let (_, latest) = buffer.position();
+        #[cfg(feature = "serve")]
+        let snapshot = buffer.peek().map(Entry::from_raw);
+        self.list.push(Source {
+            name,
+            layout: buffer.layout().clone(),
+            capacity: buffer.capacity(),
+            tap: Box::new(SharedTap {
+                buffer,
+                last_seq: latest,
+            }),
+            #[cfg(feature = "serve")]
+            latest: snapshot,
+        });
+        Ok(())
+    }
+
+    /// Adds the shared buffer `name` (in `dir`, or the default directory).
+    pub(crate) fn shared(&mut self, name: &str, dir: Option<&Path>) -> Result<(), RecordError> {
+        let buffer = match dir {
+            Some(d) => RawBuffer::open_in(d, name)?,
+            None => RawBuffer::open(name)?,
+        };
+        self.raw(buffer)
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.list.iter().map(|s| s.name.clone()).collect()
+    }
 }
 
 /// Collects the buffers of a recording, then starts it
@@ -212,8 +332,7 @@ struct Source {
 pub struct RecorderBuilder {
     path: PathBuf,
     options: RecorderOptions,
-    sources: Vec<Source>,
-    skipped: Vec<String>,
+    sources: Sources,
 }
 
 impl std::fmt::Debug for RecorderBuilder {
@@ -221,7 +340,7 @@ impl std::fmt::Debug for RecorderBuilder {
         f.debug_struct("RecorderBuilder")
             .field("path", &self.path)
             .field("buffers", &self.names())
-            .field("skipped", &self.skipped)
+            .field("skipped", &self.sources.skipped)
             .finish()
     }
 }
@@ -233,32 +352,13 @@ impl RecorderBuilder {
         self
     }
 
-    fn check_name(&self, name: &str) -> Result<(), RecordError> {
-        if self.sources.iter().any(|s| s.name == name) {
-            return Err(RecordError::Invalid(format!(
-                "buffer {name:?} is already recorded"
-            )));
-        }
-        Ok(())
-    }
-
     /// Records an in-process slot ring under `name`, through one
     /// subscription (queue [`RecorderOptions::queue`], drop-oldest).
     pub fn buffer<T>(mut self, name: &str, ring: &SlotRing<T>) -> Result<Self, RecordError>
     where
         T: PodLayout + crate::State + Send + Sync + 'static,
     {
-        self.check_name(name)?;
-        let subscription = ring.subscribe(self.options.queue, Policy::DropOldest)?;
-        self.sources.push(Source {
-            name: name.to_owned(),
-            layout: T::layout(),
-            capacity: ring.capacity(),
-            tap: Box::new(RingTap {
-                subscription,
-                dropped: 0,
-            }),
-        });
+        self.sources.buffer(name, ring, self.options.queue)?;
         Ok(self)
     }
 
@@ -267,58 +367,38 @@ impl RecorderBuilder {
     /// [`skipped`](Self::skipped) (add a slot ring of your own layout with
     /// [`buffer`](Self::buffer)).
     pub fn manager(mut self, manager: &StateManager) -> Result<Self, RecordError> {
-        for name in manager.names() {
-            if let Ok(ring) = manager.get::<SlotRing<FastDroneState>>(&name) {
-                self = self.buffer(&name, &ring)?;
-            } else {
-                self.skipped.push(name);
-            }
-        }
+        self.sources.manager(manager, self.options.queue)?;
         Ok(self)
     }
 
     /// Records an open shared buffer (states decoded by its layout).
     pub fn raw(mut self, buffer: RawBuffer) -> Result<Self, RecordError> {
-        let name = buffer.name().to_owned();
-        self.check_name(&name)?;
-        let (_, latest) = buffer.position();
-        self.sources.push(Source {
-            name,
-            layout: buffer.layout().clone(),
-            capacity: buffer.capacity(),
-            tap: Box::new(SharedTap {
-                buffer,
-                last_seq: latest,
-            }),
-        });
+        self.sources.raw(buffer)?;
         Ok(self)
     }
 
     /// Records the shared buffer `name` (in `dir`, or the default
     /// directory).
-    pub fn shared(self, name: &str, dir: Option<&Path>) -> Result<Self, RecordError> {
-        let buffer = match dir {
-            Some(d) => RawBuffer::open_in(d, name)?,
-            None => RawBuffer::open(name)?,
-        };
-        self.raw(buffer)
+    pub fn shared(mut self, name: &str, dir: Option<&Path>) -> Result<Self, RecordError> {
+        self.sources.shared(name, dir)?;
+        Ok(self)
     }
 
     /// The names recorded so far.
     pub fn names(&self) -> Vec<String> {
-        self.sources.iter().map(|s| s.name.clone()).collect()
+        self.sources.names()
     }
 
     /// The manager's buffers left out (not slot rings of a described type).
     pub fn skipped(&self) -> &[String] {
-        &self.skipped
+        &self.sources.skipped
     }
 
     /// Creates the file (header, schemas, channels) and starts the
     /// recording thread. Errors: no buffer to record, the file cannot be
     /// created.
     pub fn start(self) -> Result<Recorder, RecordError> {
-        if self.sources.is_empty() {
+        if self.sources.list.is_empty() {
             return Err(RecordError::Invalid("no buffer to record".into()));
         }
         let partial = partial_path(&self.path);
@@ -329,8 +409,8 @@ impl RecorderBuilder {
         let mut writer = options
             .create(BufWriter::new(file))
             .map_err(mcap_err(&partial))?;
-        let mut channels = Vec::with_capacity(self.sources.len());
-        for s in &self.sources {
+        let mut channels = Vec::with_capacity(self.sources.list.len());
+        for s in &self.sources.list {
             match add_channels(&mut writer, s, self.options.foxglove) {
                 Ok(c) => channels.push(c),
                 Err(e) => {
@@ -340,12 +420,17 @@ impl RecorderBuilder {
                 }
             }
         }
-        let counters: Arc<[Counter]> = self.sources.iter().map(|_| Counter::default()).collect();
+        let counters: Arc<[Counter]> = self
+            .sources
+            .list
+            .iter()
+            .map(|_| Counter::default())
+            .collect();
         let stop = Arc::new(AtomicBool::new(false));
         let names: Vec<String> = self.names();
         let job = Job {
             writer,
-            sources: self.sources,
+            sources: self.sources.list,
             channels,
             counters: counters.clone(),
             stop: stop.clone(),
@@ -384,39 +469,93 @@ struct Channels {
 
 type McapWriter = mcap::Writer<BufWriter<File>>;
 
-fn add_channels(w: &mut McapWriter, s: &Source, foxglove: bool) -> mcap::McapResult<Channels> {
-    let schema = json::channel_schema(&format!("rtstate.{}", s.name), &s.layout);
-    let schema_id = w.add_schema(
-        &format!("rtstate/{}", s.name),
-        SCHEMA_ENCODING,
-        schema.as_bytes(),
-    )?;
-    let mut meta = BTreeMap::new();
-    meta.insert(LAYOUT_KEY.to_owned(), hex(&s.layout.encode()));
-    meta.insert(
+/// One channel of a buffer: its topic, schema and metadata (the same in
+/// an MCAP file and on the live server).
+pub(crate) struct ChannelSpec {
+    pub(crate) topic: String,
+    pub(crate) schema_name: String,
+    pub(crate) schema: String,
+    pub(crate) metadata: BTreeMap<String, String>,
+}
+
+/// The channel of a buffer (topic = its name, the layout's JSON schema,
+/// the layout in the metadata).
+pub(crate) fn state_channel(name: &str, layout: &Layout, capacity: usize) -> ChannelSpec {
+    let mut metadata = BTreeMap::new();
+    metadata.insert(LAYOUT_KEY.to_owned(), hex(&layout.encode()));
+    metadata.insert(
         "rtstate.layout_hash".to_owned(),
-        format!("{:016x}", s.layout.hash()),
+        format!("{:016x}", layout.hash()),
     );
-    meta.insert("rtstate.capacity".to_owned(), s.capacity.to_string());
-    let state = w.add_channel(schema_id, &s.name, MESSAGE_ENCODING, &meta)?;
-    let foxglove = if foxglove && foxglove::is_drone_layout(&s.layout) {
-        let empty = BTreeMap::new();
-        let tf = w.add_schema(
-            "foxglove.FrameTransform",
-            SCHEMA_ENCODING,
-            foxglove::frame_transform_schema().as_bytes(),
-        )?;
-        let pose = w.add_schema(
-            "foxglove.PoseInFrame",
-            SCHEMA_ENCODING,
-            foxglove::pose_in_frame_schema().as_bytes(),
-        )?;
-        Some((
-            w.add_channel(tf, &format!("{}/tf", s.name), MESSAGE_ENCODING, &empty)?,
-            w.add_channel(pose, &format!("{}/pose", s.name), MESSAGE_ENCODING, &empty)?,
-        ))
-    } else {
-        None
+    metadata.insert("rtstate.capacity".to_owned(), capacity.to_string());
+    ChannelSpec {
+        topic: name.to_owned(),
+        schema_name: format!("rtstate/{name}"),
+        schema: json::channel_schema(&format!("rtstate.{name}"), layout),
+        metadata,
+    }
+}
+
+/// The Foxglove channels of a drone-state buffer (`<name>/tf`,
+/// `<name>/pose`), or `None` for another layout.
+pub(crate) fn foxglove_channels(name: &str, layout: &Layout) -> Option<[ChannelSpec; 2]> {
+    if !foxglove::is_drone_layout(layout) {
+        return None;
+    }
+    Some([
+        ChannelSpec {
+            topic: format!("{name}/tf"),
+            schema_name: "foxglove.FrameTransform".to_owned(),
+            schema: foxglove::frame_transform_schema(),
+            metadata: BTreeMap::new(),
+        },
+        ChannelSpec {
+            topic: format!("{name}/pose"),
+            schema_name: "foxglove.PoseInFrame".to_owned(),
+            schema: foxglove::pose_in_frame_schema(),
+            metadata: BTreeMap::new(),
+        },
+    ])
+}
+
+/// Writes the JSON message of one publish on a buffer's channel into
+/// `text` (cleared first).
+pub(crate) fn state_message(text: &mut String, layout: &Layout, e: &Entry) {
+    use std::fmt::Write as _;
+    text.clear();
+    let _ = write!(
+        text,
+        "{{\"version\":{},\"seq\":{},\"source\":{},\"timestamp\":",
+        e.version,
+        e.seq,
+        json::quote(&e.source)
+    );
+    let _ = write!(
+        text,
+        "{:?},\"publish_time\":{:?},\"state\":",
+        e.timestamp, e.published_at
+    );
+    json::push_state(text, layout, &e.bytes);
+    text.push('}');
+}
+
+/// The `foxglove.FrameTransform` and `foxglove.PoseInFrame` messages of a
+/// drone state's bytes (the channels of [`foxglove_channels`], in order).
+pub(crate) fn foxglove_messages(bytes: &[u8]) -> [String; 2] {
+    let s: FastDroneState = bytemuck::pod_read_unaligned(bytes);
+    [foxglove::frame_transform(&s), foxglove::pose_in_frame(&s)]
+}
+
+fn add_channel(w: &mut McapWriter, c: &ChannelSpec) -> mcap::McapResult<u16> {
+    let schema = w.add_schema(&c.schema_name, SCHEMA_ENCODING, c.schema.as_bytes())?;
+    w.add_channel(schema, &c.topic, MESSAGE_ENCODING, &c.metadata)
+}
+
+fn add_channels(w: &mut McapWriter, s: &Source, foxglove: bool) -> mcap::McapResult<Channels> {
+    let state = add_channel(w, &state_channel(&s.name, &s.layout, s.capacity))?;
+    let foxglove = match foxglove_channels(&s.name, &s.layout).filter(|_| foxglove) {
+        Some([tf, pose]) => Some((add_channel(w, &tf)?, add_channel(w, &pose)?)),
+        None => None,
     };
     Ok(Channels { state, foxglove })
 }
@@ -500,25 +639,10 @@ impl Job {
         text: &mut String,
         seq: &mut u32,
     ) -> Result<(), RecordError> {
-        use std::fmt::Write as _;
         let source = &self.sources[i];
         let channels = &self.channels[i];
-        text.clear();
-        let _ = write!(
-            text,
-            "{{\"version\":{},\"seq\":{},\"source\":{},\"timestamp\":",
-            e.version,
-            e.seq,
-            json::quote(&e.source)
-        );
-        let _ = write!(
-            text,
-            "{:?},\"publish_time\":{:?},\"state\":",
-            e.timestamp, e.published_at
-        );
-        json::push_state(text, &source.layout, &e.bytes);
-        text.push('}');
-        let time = wall_ns(e.published_at);
+        state_message(text, &source.layout, e);
+        let time = e.time_ns();
         *seq = seq.wrapping_add(1);
         let header = mcap::records::MessageHeader {
             channel_id: channels.state,
@@ -531,11 +655,8 @@ impl Job {
             .write_to_known_channel(&header, text.as_bytes())
             .map_err(mcap_err(&partial))?;
         if let Some((tf, pose)) = channels.foxglove {
-            let s: FastDroneState = bytemuck::pod_read_unaligned(&e.bytes);
-            for (id, body) in [
-                (tf, foxglove::frame_transform(&s)),
-                (pose, foxglove::pose_in_frame(&s)),
-            ] {
+            let [tf_body, pose_body] = foxglove_messages(&e.bytes);
+            for (id, body) in [(tf, tf_body), (pose, pose_body)] {
                 let header = mcap::records::MessageHeader {
                     channel_id: id,
                     ..header
@@ -633,8 +754,7 @@ impl Recorder {
         RecorderBuilder {
             path: path.as_ref().to_owned(),
             options: RecorderOptions::default(),
-            sources: Vec::new(),
-            skipped: Vec::new(),
+            sources: Sources::default(),
         }
     }
 
