@@ -39,7 +39,7 @@ use crate::record::{
 };
 use crate::shm::RawBuffer;
 use crate::sync::{lock, Arc, AtomicBool, AtomicU64, Mutex, Ordering};
-use crate::{SlotRing, StateManager};
+use crate::{SlotRing, StateBuffer, StateManager};
 use foxglove::websocket::{ChannelView, Client, ServerListener};
 use foxglove::{ChannelId, Context, PartialMetadata, RawChannel, Schema, WebSocketServerHandle};
 use std::collections::HashMap;
@@ -161,9 +161,28 @@ impl ServerBuilder {
         Ok(self)
     }
 
+    /// Serves an in-process `StateBuffer` of any state type under `name`,
+    /// each state sent as `map` gives it in a described layout (None: not
+    /// sent, counted as dropped); see
+    /// [`RecorderBuilder::buffer_as`](crate::record::RecorderBuilder::buffer_as).
+    pub fn buffer_as<T, U>(
+        mut self,
+        name: &str,
+        buffer: &StateBuffer<T>,
+        map: fn(&T) -> Option<U>,
+    ) -> Result<Self, ServeError>
+    where
+        T: crate::State + Send + Sync + 'static,
+        U: PodLayout,
+    {
+        self.sources.mapped(name, buffer, self.options.queue, map)?;
+        Ok(self)
+    }
+
     /// Serves every buffer of `manager` that is a
-    /// `SlotRing<FastDroneState>`; the others are listed by
-    /// [`skipped`](Self::skipped).
+    /// `SlotRing<FastDroneState>` or a `StateBuffer<DroneState>` (sent as
+    /// its [`FastDroneState`](crate::DroneState::to_fast_state)); the
+    /// others are listed by [`skipped`](Self::skipped).
     pub fn manager(mut self, manager: &StateManager) -> Result<Self, ServeError> {
         self.sources.manager(manager, self.options.queue)?;
         Ok(self)

@@ -7,7 +7,7 @@
 use rtstate::record::replay::{replay_into, replay_shared};
 use rtstate::record::{Recorder, RecorderOptions, Recording};
 use rtstate::shm::{CreateOptions, RawBuffer, SharedRing};
-use rtstate::{FastDroneState, SlotRing, Source, StateManager};
+use rtstate::{DroneState, FastDroneState, SlotRing, Source, StateBuffer, StateManager};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -94,7 +94,7 @@ fn in_process_buffers_are_recorded_whole_and_in_order() {
     manager.register("drone/a", a.clone()).unwrap();
     manager.register("drone/b", b.clone()).unwrap();
     manager
-        .register("other", rtstate::StateBuffer::<u32>::new(4).unwrap())
+        .register("other", StateBuffer::<u32>::new(4).unwrap())
         .unwrap();
     let wheels = SlotRing::<Wheel>::new(4).unwrap();
     let builder = Recorder::builder(&path).manager(&manager).unwrap();
@@ -313,6 +313,81 @@ fn replay_into_a_ring_is_bit_for_bit_and_keeps_the_timing_at_rate_one() {
     let wheels = SlotRing::<Wheel>::new(4).unwrap();
     let e = replay_into(&rec, "d", &wheels, None).unwrap_err();
     assert!(e.to_string().contains("layout"), "{e}");
+}
+
+#[test]
+fn drone_state_buffers_are_recorded_as_their_fast_twins() {
+    let dir = TempDir::new("drones");
+    let path = dir.path().join("run.mcap");
+    let manager = StateManager::new();
+    let slow = StateBuffer::<DroneState>::new(4).unwrap();
+    manager.register("drone/slow", slow.clone()).unwrap();
+    // Through a map of one's own: odd versions refused, counted as dropped.
+    let picky = StateBuffer::<DroneState>::new(4).unwrap();
+    fn even_only(d: &DroneState) -> Option<FastDroneState> {
+        (d.timestamp as u64)
+            .is_multiple_of(2)
+            .then(|| d.to_fast_state())
+    }
+    let builder = Recorder::builder(&path).manager(&manager).unwrap();
+    assert!(builder.skipped().is_empty());
+    let mut recorder = builder
+        .buffer_as("picky", &picky, even_only)
+        .unwrap()
+        .start()
+        .unwrap();
+    let states: Vec<DroneState> = (0..40)
+        .map(|i| {
+            let f = drone(i);
+            DroneState::from_si(
+                i as f64,
+                f.position,
+                f.velocity,
+                f.attitude,
+                f.angular_velocity,
+                vec![1000.0; 4],
+            )
+            .unwrap()
+        })
+        .collect();
+    for s in &states {
+        slow.publish(s.clone(), Source::intern("est")).unwrap();
+        picky.publish(s.clone(), Source::intern("est")).unwrap();
+    }
+    let stats = recorder.stop().unwrap();
+    let per: std::collections::BTreeMap<_, _> = stats
+        .buffers
+        .iter()
+        .map(|b| (b.name.as_str(), (b.recorded, b.dropped)))
+        .collect();
+    assert_eq!(per["drone/slow"], (40, 0), "{stats:?}");
+    assert_eq!(per["picky"], (20, 20), "{stats:?}");
+
+    let rec = Recording::open(&path).unwrap();
+    let got: Vec<_> = rec
+        .states()
+        .iter()
+        .filter(|s| s.channel == "drone/slow")
+        .collect();
+    assert_eq!(got.len(), 40);
+    for (i, s) in got.iter().enumerate() {
+        assert_eq!(s.version, i as u64 + 1);
+        assert_eq!(s.bytes, bytemuck::bytes_of(&states[i].to_fast_state()));
+    }
+    let picked: Vec<u64> = rec
+        .states()
+        .iter()
+        .filter(|s| s.channel == "picky")
+        .map(|s| s.version)
+        .collect();
+    assert_eq!(picked, (1..=40).step_by(2).collect::<Vec<u64>>());
+    // The Foxglove channels come with a FastDroneState map.
+    let data = std::fs::read(&path).unwrap();
+    let tf = mcap::MessageStream::new(&data)
+        .unwrap()
+        .filter(|m| m.as_ref().unwrap().channel.topic == "drone/slow/tf")
+        .count();
+    assert_eq!(tf, 40);
 }
 
 #[test]

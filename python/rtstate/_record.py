@@ -33,7 +33,9 @@ def _pairs(buffers: Any) -> tuple[list[tuple[str, Any]], list[str]]:
     if isinstance(buffers, _rtstate.StateManager):
         for name in buffers.names():
             b = buffers.get_buffer(name)
-            if isinstance(b, _rtstate.FastDroneStateBuffer):
+            if isinstance(b, _rtstate.FastDroneStateBuffer) or (
+                b is not None and issubclass(b.state_type, _rtstate.DroneState)
+            ):
                 pairs.append((name, b))
             else:
                 skipped.append(name)
@@ -69,9 +71,12 @@ def _directory_of(buffers: Any) -> Optional[str]:
 class Recorder:
     """Records buffers into the MCAP file ``path`` on a thread of its own.
 
-    ``buffers``: a ``StateManager`` (its ``FastDroneStateBuffer``s; the others
-    are listed in ``skipped``), a dict ``{name: FastDroneStateBuffer or
-    shared buffer name}``, or a list of shared buffers (names or
+    ``buffers``: a ``StateManager`` (its ``FastDroneStateBuffer``s and
+    ``DroneState`` buffers; the others are listed in ``skipped``), a dict
+    ``{name: FastDroneStateBuffer, DroneState buffer or shared buffer
+    name}`` (a ``DroneState`` is written as its ``FastDroneState`` twin,
+    taken when it is published: the thread never needs the GIL), or a list
+    of shared buffers (names or
     ``SharedBuffer`` objects, opened in ``directory`` or ``$RTSTATE_SHM_DIR``).
     In-process buffers are drained through one subscription each (queue
     ``queue``); shared ones are polled every ``poll_interval`` seconds from

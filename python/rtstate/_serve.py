@@ -30,9 +30,12 @@ class Server:
     """A Foxglove WebSocket server of buffers, running from construction
     until ``stop()`` (or the end of a ``with`` block).
 
-    ``buffers``: a ``StateManager`` (its ``FastDroneStateBuffer``s; the
-    others are listed in ``skipped``), a dict ``{name: FastDroneStateBuffer
-    or shared buffer name}``, or a list of shared buffers (names or
+    ``buffers``: a ``StateManager`` (its ``FastDroneStateBuffer``s and
+    ``DroneState`` buffers; the others are listed in ``skipped``), a dict
+    ``{name: FastDroneStateBuffer, DroneState buffer or shared buffer
+    name}`` (a ``DroneState`` is written as its ``FastDroneState`` twin,
+    taken when it is published: the thread never needs the GIL), or a list
+    of shared buffers (names or
     ``SharedBuffer`` objects, opened in ``directory`` or
     ``$RTSTATE_SHM_DIR``); ``None``: every shared buffer. It binds ``host``
     (default ``127.0.0.1``, this machine only: another address exposes the

@@ -96,6 +96,16 @@ impl PyStateBuffer {
         }
     }
 
+    /// Whether its states are rtstate `DroneState`s (its `state_type` is
+    /// `DroneState` or a subclass): a recorder or a live server can write
+    /// them (as their `FastDroneState` twins).
+    pub(crate) fn holds_drone_states(&self, py: Python<'_>) -> bool {
+        self.state_type
+            .bind(py)
+            .is_subclass_of::<PyDroneState>()
+            .unwrap_or(false)
+    }
+
     /// The name of the state type, for tables and messages: `DroneState`
     /// for rtstate's own, `module.qualname` for another library's.
     pub(crate) fn state_type_name(&self, py: Python<'_>) -> String {

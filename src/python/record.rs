@@ -5,6 +5,7 @@
 
 use super::buffers::PyStateBuffer;
 use super::convert::type_name;
+use super::store::Entry;
 use crate::record::replay::{replay_shared, Recording};
 use crate::record::{RecordError, RecordStatistics, Recorder, RecorderBuilder, RecorderOptions};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
@@ -26,10 +27,19 @@ pub(super) fn record_err(e: RecordError) -> PyErr {
 }
 
 /// What a `(name, buffer)` pair of `rtstate.Recorder` or `rtstate.Server`
-/// names: a shared buffer (by its name) or an in-process ring.
+/// names: a shared buffer (by its name), an in-process ring, or an
+/// in-process buffer of `DroneState` objects (written as their
+/// `FastDroneState` twins, taken at publish: see [`drone_twin`]).
 pub(super) enum Target {
     Shared(String),
     Ring(crate::SlotRing<crate::FastDroneState>),
+    Drones(crate::StateBuffer<Entry>),
+}
+
+/// What a recorder or a live server writes for a state of a `DroneState`
+/// buffer: its twin taken at publish (no GIL needed on their threads).
+pub(super) fn drone_twin(e: &Entry) -> Option<crate::FastDroneState> {
+    e.fast
 }
 
 /// Checks one `(name, buffer)` pair (`what`: the argument's name in errors).
@@ -41,12 +51,18 @@ pub(super) fn target(name: &str, obj: &Bound<'_, PyAny>, what: &str) -> PyResult
         let store = &b.get().store;
         return match store.fast_ring() {
             Some(ring) => Ok(Target::Ring(ring.clone())),
-            None if store.objects().is_some() => Err(PyTypeError::new_err(format!(
-                "`{what}`: {name:?} holds Python objects; expected a FastDroneStateBuffer or a shared buffer's name"
-            ))),
-            None => Err(PyTypeError::new_err(format!(
-                "`{what}`: {name:?} is a shared-memory FastDroneStateBuffer: give it by its name"
-            ))),
+            None => match store.objects() {
+                Some(objects) if b.get().holds_drone_states(obj.py()) => {
+                    Ok(Target::Drones(objects.clone()))
+                }
+                Some(_) => Err(PyTypeError::new_err(format!(
+                    "`{what}`: {name:?} holds {} objects; expected a DroneState or FastDroneState buffer, or a shared buffer's name",
+                    b.get().state_type_name(obj.py())
+                ))),
+                None => Err(PyTypeError::new_err(format!(
+                    "`{what}`: {name:?} is a shared-memory FastDroneStateBuffer: give it by its name"
+                ))),
+            },
         };
     }
     Err(PyTypeError::new_err(format!(
@@ -120,6 +136,7 @@ impl PyRecorder {
             builder = match target(&name, &obj, "buffers")? {
                 Target::Shared(shared) => builder.shared(&shared, directory.as_deref()),
                 Target::Ring(ring) => builder.buffer(&name, &ring),
+                Target::Drones(buffer) => builder.buffer_as(&name, &buffer, drone_twin),
             }
             .map_err(record_err)?;
         }

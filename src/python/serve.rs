@@ -2,7 +2,7 @@
 //! Python class `rtstate.Server` (in `python/rtstate/_serve.py`) turns a
 //! manager or a list into the `(name, buffer)` pairs taken here.
 
-use super::record::{record_err, target, Target};
+use super::record::{drone_twin, record_err, target, Target};
 use crate::serve::{BufferServeStatistics, ServeError, Server, ServerOptions};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -96,6 +96,7 @@ impl PyServer {
             builder = match target(&name, &obj, "buffers")? {
                 Target::Shared(shared) => builder.shared(&shared, directory.as_deref()),
                 Target::Ring(ring) => builder.buffer(&name, &ring),
+                Target::Drones(buffer) => builder.buffer_as(&name, &buffer, drone_twin),
             }
             .map_err(serve_err)?;
         }

@@ -35,6 +35,10 @@ use std::time::Duration;
 pub(crate) struct Entry {
     pub(crate) state: Py<PyAny>,
     timestamp: Option<f64>,
+    /// A `DroneState`'s unit-stripped twin, taken at publish (a copy of
+    /// its fields): what a recorder or a live server writes for it,
+    /// read on their threads without the GIL. None for other objects.
+    pub(crate) fast: Option<FastDroneState>,
 }
 
 impl State for Entry {
@@ -79,6 +83,10 @@ impl PyState for Entry {
         Ok(Entry {
             state: state.clone().unbind(),
             timestamp: own_timestamp(state)?,
+            fast: state
+                .cast::<PyDroneState>()
+                .ok()
+                .map(|d| d.get().inner.to_fast_state()),
         })
     }
 

@@ -36,10 +36,16 @@ pub mod replay;
 
 pub use replay::{RecordedChannel, RecordedState, Recording, ReplayStatistics};
 
+use crate::buffer::{ItemOf, StateOf};
 use crate::layout::{Layout, PodLayout};
 use crate::shm::RawBuffer;
+use crate::storage::Storage;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
-use crate::{FastDroneState, Policy, SlotRing, Snapshot, StateManager, Subscription};
+use crate::{
+    DroneState, FastDroneState, GenericBuffer, Policy, SlotRing, Snapshot, StateBuffer,
+    StateManager, Subscription,
+};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
@@ -147,14 +153,14 @@ impl Entry {
         }
     }
 
-    fn from_snapshot<T: PodLayout>(s: &Snapshot<T>) -> Entry {
+    fn from_snapshot<T, U: PodLayout>(s: &Snapshot<T>, state: &U) -> Entry {
         Entry {
             seq: s.version,
             version: s.version,
             source: s.source.as_str().to_owned(),
             timestamp: s.timestamp,
             published_at: s.published_at,
-            bytes: bytemuck::bytes_of(&s.state).to_vec(),
+            bytes: bytemuck::bytes_of(state).to_vec(),
         }
     }
 
@@ -198,20 +204,31 @@ impl Tap for SharedTap {
     }
 }
 
-struct RingTap<T: PodLayout> {
-    subscription: Subscription<Snapshot<T>>,
+/// An in-process buffer's tap: one subscription, each snapshot turned into
+/// an [`Entry`] by `to_entry` (None: not recorded, counted as dropped).
+struct RingTap<I, F> {
+    subscription: Subscription<I>,
     dropped: u64,
+    to_entry: F,
 }
 
-impl<T: PodLayout + Send + Sync + 'static> Tap for RingTap<T> {
+impl<I, F> Tap for RingTap<I, F>
+where
+    I: Send + 'static,
+    F: FnMut(&I) -> Option<Entry> + Send,
+{
     fn drain(&mut self, out: &mut Vec<Entry>) -> u64 {
+        let mut refused = 0;
         while let Ok(s) = self.subscription.try_recv() {
-            out.push(Entry::from_snapshot(&s));
+            match (self.to_entry)(&s) {
+                Some(e) => out.push(e),
+                None => refused += 1,
+            }
         }
         let dropped = self.subscription.counters().dropped;
         let new = dropped - self.dropped;
         self.dropped = dropped;
-        new
+        new + refused
     }
 }
 
@@ -258,24 +275,51 @@ impl Sources {
     where
         T: PodLayout + crate::State + Send + Sync + 'static,
     {
+        self.mapped(name, ring, queue, |s: &T| Some(*s))
+    }
+
+    /// Adds an in-process buffer of any state type under `name`, through
+    /// one subscription (queue `queue`, drop-oldest), each state recorded
+    /// as `map` gives it (None: not recorded, counted as dropped).
+    pub(crate) fn mapped<S, U>(
+        &mut self,
+        name: &str,
+        buffer: &GenericBuffer<S>,
+        queue: usize,
+        map: fn(&StateOf<S>) -> Option<U>,
+    ) -> Result<(), RecordError>
+    where
+        S: Storage,
+        ItemOf<S>: Send,
+        U: PodLayout,
+    {
         self.check_name(name)?;
-        let subscription = ring.subscribe(queue, Policy::DropOldest)?;
+        let subscription = buffer.subscribe(queue, Policy::DropOldest)?;
+        let to_entry = move |item: &ItemOf<S>| {
+            let s: &Snapshot<StateOf<S>> = item.borrow();
+            map(&s.state).map(|u| Entry::from_snapshot(s, &u))
+        };
+        #[cfg(feature = "serve")]
+        let latest = buffer.peek().and_then(|item| to_entry(&item));
         self.list.push(Source {
             name: name.to_owned(),
-            layout: T::layout(),
-            capacity: ring.capacity(),
+            layout: U::layout(),
+            capacity: buffer.capacity(),
             tap: Box::new(RingTap {
                 subscription,
                 dropped: 0,
+                to_entry,
             }),
             #[cfg(feature = "serve")]
-            latest: ring.peek().map(|s| Entry::from_snapshot(&s)),
+            latest,
         });
         Ok(())
     }
 
-    /// Adds every buffer of `manager` that is a `SlotRing<FastDroneState>`;
-    /// the others' names go to `skipped`.
+    /// Adds every buffer of `manager` that is a `SlotRing<FastDroneState>`
+    /// or a `StateBuffer<DroneState>` (recorded as its
+    /// [`FastDroneState`](DroneState::to_fast_state)); the others' names go
+    /// to `skipped`.
     pub(crate) fn manager(
         &mut self,
         manager: &StateManager,
@@ -284,6 +328,10 @@ impl Sources {
         for name in manager.names() {
             if let Ok(ring) = manager.get::<SlotRing<FastDroneState>>(&name) {
                 self.buffer(&name, &ring, queue)?;
+            } else if let Ok(buffer) = manager.get::<StateBuffer<DroneState>>(&name) {
+                self.mapped(&name, &buffer, queue, |d: &DroneState| {
+                    Some(d.to_fast_state())
+                })?;
             } else {
                 self.skipped.push(name);
             }
@@ -362,8 +410,43 @@ impl RecorderBuilder {
         Ok(self)
     }
 
+    /// Records an in-process `StateBuffer` of any state type under `name`,
+    /// each state written as `map` gives it in a described layout (None:
+    /// not recorded, counted as dropped), through one subscription as
+    /// [`buffer`](Self::buffer) does. A `FastDroneState` map also gets the
+    /// Foxglove channels:
+    ///
+    /// ```
+    /// use rtstate::record::Recorder;
+    /// use rtstate::{DroneState, StateBuffer};
+    ///
+    /// let buffer = StateBuffer::<DroneState>::new(16)?;
+    /// let dir = std::env::temp_dir().join(format!("rtstate-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let recorder = Recorder::builder(dir.join("run.mcap"))
+    ///     .buffer_as("drone", &buffer, |d: &DroneState| Some(d.to_fast_state()))?;
+    /// assert_eq!(recorder.names(), ["drone"]);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn buffer_as<T, U>(
+        mut self,
+        name: &str,
+        buffer: &StateBuffer<T>,
+        map: fn(&T) -> Option<U>,
+    ) -> Result<Self, RecordError>
+    where
+        T: crate::State + Send + Sync + 'static,
+        U: PodLayout,
+    {
+        self.sources.mapped(name, buffer, self.options.queue, map)?;
+        Ok(self)
+    }
+
     /// Records every buffer of `manager` that is a
-    /// `SlotRing<FastDroneState>`; the names of the others are listed by
+    /// `SlotRing<FastDroneState>` or a `StateBuffer<DroneState>` (recorded
+    /// as its [`FastDroneState`](crate::DroneState::to_fast_state)); the
+    /// names of the others are listed by
     /// [`skipped`](Self::skipped) (add a slot ring of your own layout with
     /// [`buffer`](Self::buffer)).
     pub fn manager(mut self, manager: &StateManager) -> Result<Self, RecordError> {

@@ -46,6 +46,10 @@ def metadata(path):
         return {m.name: dict(m.metadata) for m in mcap_reader.make_reader(f).iter_metadata()}
 
 
+class Note:
+    """A state that is not drone-shaped: a recorder leaves its buffer out."""
+
+
 def wait_until(condition, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -58,9 +62,9 @@ def test_a_manager_and_shared_buffers_are_recorded_and_read_back_with_mcap(tmp_p
     manager = rtstate.StateManager()
     fast = rtstate.FastDroneStateBuffer(buffer_size=8)
     manager.register_buffer("drone/fast", fast)
-    manager.register_buffer("drone/slow", rtstate.DroneStateBuffer(buffer_size=4))
+    manager.register_buffer("drone/notes", rtstate.ThreadSafeStateBuffer(buffer_size=4, state_type=Note))
     rec = rtstate.Recorder(path, manager)
-    assert rec.skipped == ["drone/slow"]
+    assert rec.skipped == ["drone/notes"]
     with rec:
         for i in range(N):
             fast.update_state(rtstate.FastDroneState(1.0e9 + i, [i, 2.0 * i, 1.0], attitude=[0.0, 0.0, 0.01 * i]), source="est")
@@ -225,8 +229,8 @@ def test_bad_input_is_a_clear_error(tmp_path):
         rtstate.Recorder(tmp_path / "x.mcap", ["absent"], directory=d)
     with pytest.raises(TypeError, match=r"buffers\[0\]"):
         rtstate.Recorder(tmp_path / "x.mcap", [3])
-    with pytest.raises(TypeError, match="Python objects"):
-        rtstate.Recorder(tmp_path / "x.mcap", {"d": rtstate.DroneStateBuffer()})
+    with pytest.raises(TypeError, match="holds .*Note objects"):
+        rtstate.Recorder(tmp_path / "x.mcap", {"d": rtstate.ThreadSafeStateBuffer(state_type=Note)})
     with pytest.raises(ValueError, match="poll_interval"):
         rtstate.Recorder(tmp_path / "x.mcap", ["robot/pose"], directory=d, poll_interval=-1.0)
     rec = rtstate.Recorder(tmp_path / "no" / "dir" / "x.mcap", ["robot/pose"], directory=d)
@@ -294,3 +298,49 @@ def test_replay_into_a_manager_in_process_bit_for_bit(tmp_path):
         rtstate.replay(path, rate=None, into={"drone/fast": rtstate.DroneStateBuffer()})
     with pytest.raises(ValueError, match="no channel"):
         rtstate.replay(path, rate=None, into={"nope": rtstate.FastDroneStateBuffer()})
+
+
+def test_drone_state_buffers_are_recorded_as_their_fast_twins(tmp_path):
+    """A DroneState buffer (of rtstate's states, or of another library's
+    DroneState-like objects converted at publish) is recorded like a
+    FastDroneStateBuffer: its states' unit-stripped twins, with the Foxglove
+    channels; a buffer of other objects is refused by name."""
+    path = tmp_path / "run.mcap"
+    slow = rtstate.DroneStateBuffer(buffer_size=4)
+    manager = rtstate.StateManager()
+    manager.register_buffer("drone/slow", slow)
+    published = []
+    with rtstate.Recorder(path, manager) as rec:
+        assert rec.skipped == []
+        for i in range(20):
+            d = rtstate.DroneState(
+                timestamp=2.0e9 + i,
+                position=[0.5 * i, -1.0, 2.5],
+                velocity=[1.0, 0.0, 0.0],
+                attitude=[0.0, 0.1, 0.02 * i],
+                angular_velocity=[0.0, 0.0, 0.3],
+            )
+            slow.update_state(d, source="estimator")
+            published.append(rtstate.FastDroneState.from_drone_state(d))
+    stats = rec.statistics()
+    assert stats["buffers"]["drone/slow"] == {"recorded": 20, "dropped": 0}
+    messages, _ = read(path)
+    topics = {}
+    for schema, channel, message, data in messages:
+        topics.setdefault(channel.topic, []).append((schema, data))
+    assert sorted(topics) == ["drone/slow", "drone/slow/pose", "drone/slow/tf"]
+    states = [d for _, d in topics["drone/slow"]]
+    assert [d["version"] for d in states] == list(range(1, 21))
+    assert all(d["source"] == "estimator" for d in states)
+    for d, want in zip(states, published):
+        assert d["state"]["position"] == list(want.position)
+        assert d["state"]["attitude"] == list(want.attitude)
+        assert d["state"]["angular_velocity"] == list(want.angular_velocity)
+        assert d["state"]["timestamp"] == want.timestamp == d["timestamp"]
+    assert set(json.loads(topics["drone/slow"][0][0].data)["properties"]["state"]["properties"]) == set(FAST.names)
+    assert topics["drone/slow/tf"][-1][1]["translation"] == {"x": 9.5, "y": -1.0, "z": 2.5}
+
+    # Another library's state type is not recorded: named, not guessed.
+    with pytest.raises(TypeError, match="notes.*Note"):
+        rtstate.Recorder(tmp_path / "x.mcap", {"notes": rtstate.ThreadSafeStateBuffer(state_type=Note)})
+    assert not (tmp_path / "x.mcap").exists() and not (tmp_path / "x.mcap.partial").exists()

@@ -75,6 +75,10 @@ class Client:
                 return got[1], got[2]
 
 
+class Note:
+    """A state that is not drone-shaped: a server leaves its buffer out."""
+
+
 def connect(port: int) -> Any:
     return ws_client.connect(f"ws://127.0.0.1:{port}", subprotocols=["foxglove.sdk.v1"], open_timeout=TIMEOUT)
 
@@ -87,7 +91,7 @@ def test_a_manager_is_advertised_and_a_subscriber_gets_the_latest_then_every_pub
     manager = rtstate.StateManager()
     fast = rtstate.FastDroneStateBuffer(buffer_size=16)
     manager.register_buffer("drone/fast", fast)
-    manager.register_buffer("drone/slow", rtstate.DroneStateBuffer(buffer_size=4))
+    manager.register_buffer("drone/notes", rtstate.ThreadSafeStateBuffer(buffer_size=4, state_type=Note))
     fast.update_state(rtstate.FastDroneState(1.0e9, [1.0, 2.0, 3.0], attitude=[0.0, 0.0, 0.5]), source="est")
 
     async def client(server: rtstate.Server) -> None:
@@ -128,7 +132,7 @@ def test_a_manager_is_advertised_and_a_subscriber_gets_the_latest_then_every_pub
                 assert m["version"] == i and m["state"]["position"][0] == float(i)
 
     with rtstate.serve(manager, port=0) as server:
-        assert server.skipped == ["drone/slow"]
+        assert server.skipped == ["drone/notes"]
         assert server.names == ["drone/fast"]
         assert server.port != 0 and server.url == f"ws://127.0.0.1:{server.port}"
         assert server.running
@@ -205,9 +209,39 @@ def test_bad_input_is_a_clear_error(tmp_path):
     )
     assert r.returncode == 1 and "absent" in r.stderr, r.stderr
     # Other bad arguments.
-    with pytest.raises(TypeError):
-        rtstate.Server({"d": rtstate.DroneStateBuffer()}, port=0)
+    with pytest.raises(TypeError, match="holds .*Note objects"):
+        rtstate.Server({"d": rtstate.ThreadSafeStateBuffer(state_type=Note)}, port=0)
     with pytest.raises(ValueError):
         rtstate.Server(["robot/pose"], directory=d, port=70000)
     with pytest.raises(ValueError):
         rtstate.Server([], port=0)
+
+
+def test_a_drone_state_buffer_is_served_as_its_fast_twin():
+    slow = rtstate.DroneStateBuffer(buffer_size=4)
+    slow.update_state(
+        rtstate.DroneState(timestamp=3.0e9, position=[4.0, 5.0, 6.0], velocity=[0.0] * 3, attitude=[0.0] * 3, angular_velocity=[0.0] * 3),
+        source="est",
+    )
+
+    async def client(server: rtstate.Server) -> None:
+        async with connect(server.port) as ws:
+            c = Client(ws)
+            await c.until_channels(3)
+            assert set(c.channels) == {"drone/slow", "drone/slow/tf", "drone/slow/pose"}
+            await c.subscribe({1: "drone/slow", 2: "drone/slow/tf"})
+            _, m = await c.next_of(1)
+            assert m["version"] == 1 and m["state"]["position"] == [4.0, 5.0, 6.0]
+            _, tf = await c.next_of(2)
+            assert tf["translation"] == {"x": 4.0, "y": 5.0, "z": 6.0}
+            slow.update_state(
+                rtstate.DroneState(timestamp=3.0e9 + 1, position=[7.0, 5.0, 6.0], velocity=[0.0] * 3, attitude=[0.0] * 3, angular_velocity=[0.0] * 3),
+                source="est",
+            )
+            _, m = await c.next_of(1)
+            assert m["version"] == 2 and m["state"]["position"][0] == 7.0
+
+    with rtstate.serve({"drone/slow": slow}, port=0) as server:
+        run(client(server))
+    with pytest.raises(TypeError, match="notes.*Note"):
+        rtstate.serve({"notes": rtstate.ThreadSafeStateBuffer(state_type=Note)}, port=0)
