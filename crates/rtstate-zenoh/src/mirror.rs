@@ -175,6 +175,13 @@ impl MirrorStatistics {
     }
 }
 
+/// What a publish into a local buffer leaves to do once the key's
+/// publishing side is released: the local buffer's wake-ups
+/// ([`rtstate::Wakeups`], whose drop runs wakers and may drop a displaced
+/// state), type-erased; `None` when the publish runs no foreign code.
+/// Dropped by [`Shared::apply`]'s callers after they release the lock.
+type Wake = Option<Box<dyn std::any::Any>>;
+
 /// Where a key's samples go.
 trait Target: Send {
     fn layout(&self) -> &Layout;
@@ -184,8 +191,10 @@ trait Target: Send {
     /// epoch; 0 when empty).
     fn version(&self) -> u64;
     /// Publishes at the remote version (`meta.version`), after a local
-    /// reset if `reset`.
-    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> Result<u64, Error>;
+    /// reset if `reset`. Runs no foreign code: what would (wakers, a
+    /// displaced state's drop) comes back in the [`Wake`], to drop once no
+    /// lock is held (also when the publish was refused after a reset).
+    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> (Result<u64, Error>, Wake);
     fn writer_gone(&mut self) {}
     /// Whether a publish needs no setup first (the fast path's condition).
     fn ready(&self) -> bool {
@@ -213,7 +222,7 @@ impl<T: PodLayout + Send + Sync> Target for RingTarget<T> {
         self.ring.version()
     }
 
-    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> Result<u64, Error> {
+    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> (Result<u64, Error>, Wake) {
         let state: T = bytemuck::pod_read_unaligned(bytes);
         let source = match self.sources.get(&meta.source) {
             Some(&s) => s,
@@ -223,12 +232,19 @@ impl<T: PodLayout + Send + Sync> Target for RingTarget<T> {
                 s
             }
         };
-        if reset {
-            self.ring.reset();
-        }
-        self.ring
-            .publish_at_version(state, source, meta.version)
-            .map_err(|e| e.error)
+        // Both deferred: the caller holds the key's publishing side.
+        let reset = reset.then(|| self.ring.reset_deferred());
+        let (published, wakeups) =
+            match self
+                .ring
+                .publish_at_version_deferred(state, source, meta.version)
+            {
+                Ok((version, wakeups)) => (Ok(version), Some(wakeups)),
+                Err(e) => (Err(e.error), None),
+            };
+        // Dropped in order: the reset's wake-ups, then the publish's.
+        let wake: Box<dyn std::any::Any> = Box::new((reset, wakeups));
+        (published, Some(wake))
     }
 }
 
@@ -244,6 +260,21 @@ struct SharedTarget {
     keeper: RawBuffer,
 }
 
+impl SharedTarget {
+    fn publish_raw(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> Result<u64, Error> {
+        if self.writer.is_none() {
+            let w = RawBuffer::open(&self.name)?;
+            w.take_writer()?;
+            self.writer = Some(w);
+        }
+        let w = self.writer.as_ref().expect("set above");
+        if reset {
+            w.reset()?;
+        }
+        w.publish_at_version(bytes, Some(meta.timestamp), &meta.source, meta.version)
+    }
+}
+
 impl Target for SharedTarget {
     fn layout(&self) -> &Layout {
         &self.layout
@@ -257,17 +288,12 @@ impl Target for SharedTarget {
         self.keeper.version()
     }
 
-    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> Result<u64, Error> {
-        if self.writer.is_none() {
-            let w = RawBuffer::open(&self.name)?;
-            w.take_writer()?;
-            self.writer = Some(w);
-        }
-        let w = self.writer.as_ref().expect("set above");
-        if reset {
-            w.reset()?;
-        }
-        w.publish_at_version(bytes, Some(meta.timestamp), &meta.source, meta.version)
+    /// A shared buffer's publish and reset run no foreign code: their only
+    /// wake-up is a futex wake (a syscall; waiters in this process wait on
+    /// the same futex), so they run under the key's publishing side and
+    /// leave nothing to wake afterwards.
+    fn publish(&mut self, bytes: &[u8], meta: &Meta, reset: bool) -> (Result<u64, Error>, Wake) {
+        (self.publish_raw(bytes, meta, reset), None)
     }
 
     fn writer_gone(&mut self) {
@@ -291,8 +317,9 @@ struct KeyState {
     /// the mirror thread locks it; Zenoh's callback only `try_lock`s it and
     /// hands the sample to the mirror thread when it is held, so the
     /// callback never waits. Nothing else ever waits for it (statistics
-    /// read `stats`), so the wakers a publish runs under it cannot deadlock
-    /// against it.
+    /// read `stats`). No foreign code runs under it: the local buffer's
+    /// wake-ups (wakers, a displaced state's drop) are deferred, and
+    /// dropped by the holder after releasing it (see [`Shared::apply`]).
     core: Mutex<Core>,
     /// The counters: held only to read or update them, never across a
     /// publish or any foreign code.
@@ -436,13 +463,20 @@ impl Shared {
             return false;
         }
         lock(&state.stats).received += 1;
-        self.apply(key, &state, &mut core, &payload, &meta, false);
+        let wake = self.apply(key, &state, &mut core, &payload, &meta, false);
+        // The rule: no foreign code under a lock. The publishing side is
+        // released first, then the local buffer's wakers run.
+        drop(core);
+        drop(wake);
         true
     }
 
     /// A received, well-formed sample of `key` whose target is ready and of
     /// the sample's layout, under the key's publishing side: published, or
-    /// counted as dropped (the one decision for both paths).
+    /// counted as dropped (the one decision for both paths). Returns the
+    /// publish's wake-ups, which the caller drops after releasing the
+    /// publishing side (never under it: wakers are foreign code).
+    #[must_use = "drop the wake-ups after releasing the publishing side"]
     fn apply(
         &self,
         key: &str,
@@ -451,7 +485,7 @@ impl Shared {
         payload: &[u8],
         meta: &Meta,
         answer: bool,
-    ) {
+    ) -> Wake {
         let target = core.target.as_mut().expect("checked by the caller");
         if payload.len() != target.layout().size() {
             let size = target.layout().size();
@@ -460,7 +494,7 @@ impl Shared {
                 "{key}: payload of {} bytes, the layout has {size}",
                 payload.len()
             ));
-            return;
+            return None;
         }
         if core.left.contains(&meta.epoch) {
             // A late sample of an exporter the mirror has left.
@@ -469,7 +503,7 @@ impl Shared {
                 "{key}: version {} of a previous exporter epoch, dropped",
                 meta.version
             ));
-            return;
+            return None;
         }
         let local = target.version();
         let new_epoch = core.epoch != meta.epoch;
@@ -488,7 +522,7 @@ impl Shared {
                         meta.version, meta.source
                     ));
                 }
-                return;
+                return None;
             }
             // The remote versions went back under a new epoch: a restart
             // (or, on first sight, a local file left by an earlier run).
@@ -509,9 +543,9 @@ impl Shared {
         } else {
             0
         };
-        // The publish runs the local buffer's wakers (after its own lock);
-        // no counter lock is held across it.
-        let published = target.publish(payload, meta, reset);
+        // The publish runs no foreign code (its wake-ups come back in
+        // `wake`); no counter lock is held across it.
+        let (published, wake) = target.publish(payload, meta, reset);
         match published {
             Ok(local) => {
                 let mut stats = lock(&state.stats);
@@ -546,6 +580,7 @@ impl Shared {
                 self.error(format!("{key}: publishing into the local buffer: {e}"));
             }
         }
+        wake
     }
 }
 
@@ -941,7 +976,11 @@ impl Worker {
             return;
         }
         let payload = sample.payload().to_bytes();
-        shared.apply(&key, &state, &mut core, &payload, &meta, answer);
+        let wake = shared.apply(&key, &state, &mut core, &payload, &meta, answer);
+        // The rule: no foreign code under a lock. The publishing side is
+        // released first, then the local buffer's wakers run.
+        drop(core);
+        drop(wake);
     }
 
     /// Makes sure `key` has a target whose layout hashes to `hash`.
