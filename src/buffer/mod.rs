@@ -312,9 +312,8 @@ impl<S: Storage> GenericBuffer<S> {
         source: Source,
         version: Version,
     ) -> Result<Version, PublishError<StateOf<S>>> {
-        let (version, (), pending) = self.publish_inner(state, source, Some(version), |_, _| ())?;
-        pending.run(&self.inner);
-        Ok(version)
+        self.publish_inner(state, source, Some(version), |_, _| (), Pending::run)
+            .map(|(version, (), ())| version)
     }
 
     /// [`publish_at_version`](Self::publish_at_version), except that the
@@ -356,14 +355,12 @@ impl<S: Storage> GenericBuffer<S> {
         source: Source,
         version: Version,
     ) -> Result<(Version, Wakeups<S>), PublishError<StateOf<S>>> {
-        let (version, (), pending) = self.publish_inner(state, source, Some(version), |_, _| ())?;
-        Ok((
-            version,
-            Wakeups {
-                buffer: self.clone(),
-                pending: Some(Deferred::Publish(pending)),
-            },
-        ))
+        let defer = |pending, _: &Inner<S>| Wakeups {
+            buffer: self.clone(),
+            pending: Some(Deferred::Publish(pending)),
+        };
+        self.publish_inner(state, source, Some(version), |_, _| (), defer)
+            .map(|(version, (), wakeups)| (version, wakeups))
     }
 
     /// [`publish`](Self::publish), calling `note(version, published_ns)`
@@ -378,25 +375,29 @@ impl<S: Storage> GenericBuffer<S> {
         source: Source,
         note: impl FnOnce(Version, u64) -> R,
     ) -> Result<(Version, R), PublishError<StateOf<S>>> {
-        let (version, noted, pending) = self.publish_inner(state, source, None, note)?;
-        pending.run(&self.inner);
-        Ok((version, noted))
+        self.publish_inner(state, source, None, note, Pending::run)
+            .map(|(version, noted, ())| (version, noted))
     }
 
     /// The one publish: at the next version, or at `at` (see
-    /// [`publish_at_version`](Self::publish_at_version)). Returns, with the
-    /// writer lock released, what is left to do: drop what the write
-    /// displaced and wake waiters and subscribers ([`Pending::run`]), which
-    /// every publish does at once but
-    /// [`publish_at_version_deferred`](Self::publish_at_version_deferred).
+    /// [`publish_at_version`](Self::publish_at_version)). Once the writer
+    /// lock is released, hands what is left to do (drop what the write
+    /// displaced, wake waiters and subscribers) to `then`: every publish
+    /// runs it at once ([`Pending::run`]) but
+    /// [`publish_at_version_deferred`](Self::publish_at_version_deferred),
+    /// which wraps it in a [`Wakeups`]. (A closure rather than a returned
+    /// value: the immediate path then compiles to exactly the code it had
+    /// before deferral existed, with no large value moved through a
+    /// `Result`.)
     #[inline(always)]
-    fn publish_inner<R>(
+    fn publish_inner<R, W>(
         &self,
         state: StateOf<S>,
         source: Source,
         at: Option<Version>,
         note: impl FnOnce(Version, u64) -> R,
-    ) -> Result<(Version, R, Pending<S>), PublishError<StateOf<S>>> {
+        then: impl FnOnce(Pending<S>, &Inner<S>) -> W,
+    ) -> Result<(Version, R, W), PublishError<StateOf<S>>> {
         let inner = &*self.inner;
         let timestamp = match (inner.inspect)(&state) {
             Ok(t) => t,
@@ -444,15 +445,21 @@ impl<S: Storage> GenericBuffer<S> {
         header.set_latest(seq);
         let delivered = inner.subscribers.deliver(&item);
         drop(guard);
-        Ok((
-            version,
-            noted,
-            Pending {
-                displaced,
-                item,
-                delivered,
-            },
-        ))
+        // Foreign code (a displaced state's drop) and wake-ups run after
+        // the lock: here, or when the caller drops its `Wakeups`.
+        // An item with no drop (a plain-data snapshot, copied by value) is
+        // not carried: moving it costs a copy of the whole state.
+        let item = if std::mem::needs_drop::<ItemOf<S>>() {
+            Some(item)
+        } else {
+            None
+        };
+        let pending = Pending {
+            displaced,
+            item,
+            delivered,
+        };
+        Ok((version, noted, then(pending, inner)))
     }
 
     /// The latest snapshot with its sequence number, not counted. Inlined
@@ -816,7 +823,9 @@ impl<S: Storage> GenericBuffer<S> {
 /// lock. Allocates nothing.
 struct Pending<S: Storage> {
     displaced: <S::Slots as Slots>::Displaced,
-    item: ItemOf<S>,
+    /// The writer's reference to the snapshot; `None` where dropping it
+    /// does nothing (plain data).
+    item: Option<ItemOf<S>>,
     delivered: Delivered<S::Slots>,
 }
 
