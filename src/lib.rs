@@ -83,7 +83,7 @@ pub mod state;
 mod python;
 
 pub use buffer::{
-    Annotated, Buffer, GenericBuffer, SlotRing, StateBuffer, DEFAULT_SLOTS, MAX_HISTORY,
+    Annotated, Buffer, GenericBuffer, SlotRing, StateBuffer, Wakeups, DEFAULT_SLOTS, MAX_HISTORY,
 };
 pub use clock::{Clock, MockClock};
 pub use error::{duration_from_secs, timeout_from_secs, Error, PublishError};

@@ -16,7 +16,10 @@
 //! 4. deliver it to the subscription queues;
 //! 5. release the writer lock; only then drop what the write displaced
 //!    (an old `Arc` may hold a Python object whose finalizer runs) and
-//!    wake waiters and subscribers.
+//!    wake waiters and subscribers: at once, or, for
+//!    [`publish_at_version_deferred`](GenericBuffer::publish_at_version_deferred),
+//!    when the caller drops the returned [`Wakeups`] (once it has released
+//!    a lock of its own).
 //!
 //! Read of the latest: load `latest` (`Acquire`) and `base`; if equal the
 //! buffer is empty; otherwise read slot `latest mod K` validated by its
@@ -43,7 +46,7 @@ use crate::reader::{Reader, ReaderCounters};
 use crate::snapshot::{inspect_nothing, inspect_state, Inspect, Snapshot, State, Version};
 use crate::statistics::Rates;
 use crate::storage::{ArcSlots, InProcess, PodSlots, Seq, Slots, SlotsKind, Storage, MAX_SLOTS};
-use crate::subscription::{Policy, Subscribers, Subscription};
+use crate::subscription::{Delivered, Ended, Policy, Subscribers, Subscription};
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 use crate::{Error, PublishError, Source, Statistics};
 use std::sync::Arc;
@@ -309,8 +312,55 @@ impl<S: Storage> GenericBuffer<S> {
         source: Source,
         version: Version,
     ) -> Result<Version, PublishError<StateOf<S>>> {
-        self.publish_inner(state, source, Some(version), |_, _| ())
-            .map(|(version, ())| version)
+        self.publish_inner(state, source, Some(version), |_, _| (), Pending::run)
+            .map(|(version, (), ())| version)
+    }
+
+    /// [`publish_at_version`](Self::publish_at_version), except that the
+    /// wake-ups are left to the caller: the snapshot is published (readers
+    /// see it, subscriptions hold it) and the writer lock released, but
+    /// blocked and async waiters, and subscriptions' consumers, are woken
+    /// (and what the write displaced is dropped) only when the returned
+    /// [`Wakeups`] is dropped.
+    ///
+    /// For a caller that must publish under a lock of its own (to keep its
+    /// own accounting in step with the buffer's versions, as a mirror of a
+    /// remote buffer does): wakers and a displaced state's drop are foreign
+    /// code, which must not run under that lock. Publish under the lock,
+    /// release it, then drop the wake-ups. A publish costs the same either
+    /// way; this variant only adds a handle on the buffer (an `Arc`
+    /// increment) to the returned value.
+    ///
+    /// ```
+    /// use rtstate::{SlotRing, Source};
+    /// # use std::sync::Mutex; // shim-exempt: the caller's own lock, in a doc example
+    /// let ring = SlotRing::<u64>::new(8)?;
+    /// let sub = ring.subscribe(4, rtstate::Policy::DropOldest)?;
+    /// let accepted = Mutex::new(0u64);
+    /// let mut guard = accepted.lock().unwrap();
+    /// let (version, wakeups) = ring
+    ///     .publish_at_version_deferred(42, Source::intern("remote"), 3)
+    ///     .unwrap();
+    /// *guard += 1; // the caller's own accounting, in step with the publish
+    /// drop(guard); // first release the lock,
+    /// drop(wakeups); // then wake readers and subscribers
+    /// assert_eq!((version, ring.version()), (3, 3));
+    /// assert_eq!(sub.try_recv()?.state, 42);
+    /// # Ok::<(), rtstate::Error>(())
+    /// ```
+    #[inline]
+    pub fn publish_at_version_deferred(
+        &self,
+        state: StateOf<S>,
+        source: Source,
+        version: Version,
+    ) -> Result<(Version, Wakeups<S>), PublishError<StateOf<S>>> {
+        let defer = |pending, _: &Inner<S>| Wakeups {
+            buffer: self.clone(),
+            pending: Some(Deferred::Publish(pending)),
+        };
+        self.publish_inner(state, source, Some(version), |_, _| (), defer)
+            .map(|(version, (), wakeups)| (version, wakeups))
     }
 
     /// [`publish`](Self::publish), calling `note(version, published_ns)`
@@ -325,19 +375,29 @@ impl<S: Storage> GenericBuffer<S> {
         source: Source,
         note: impl FnOnce(Version, u64) -> R,
     ) -> Result<(Version, R), PublishError<StateOf<S>>> {
-        self.publish_inner(state, source, None, note)
+        self.publish_inner(state, source, None, note, Pending::run)
+            .map(|(version, noted, ())| (version, noted))
     }
 
     /// The one publish: at the next version, or at `at` (see
-    /// [`publish_at_version`](Self::publish_at_version)).
+    /// [`publish_at_version`](Self::publish_at_version)). Once the writer
+    /// lock is released, hands what is left to do (drop what the write
+    /// displaced, wake waiters and subscribers) to `then`: every publish
+    /// runs it at once ([`Pending::run`]) but
+    /// [`publish_at_version_deferred`](Self::publish_at_version_deferred),
+    /// which wraps it in a [`Wakeups`]. (A closure rather than a returned
+    /// value: the immediate path then compiles to exactly the code it had
+    /// before deferral existed, with no large value moved through a
+    /// `Result`.)
     #[inline(always)]
-    fn publish_inner<R>(
+    fn publish_inner<R, W>(
         &self,
         state: StateOf<S>,
         source: Source,
         at: Option<Version>,
         note: impl FnOnce(Version, u64) -> R,
-    ) -> Result<(Version, R), PublishError<StateOf<S>>> {
+        then: impl FnOnce(Pending<S>, &Inner<S>) -> W,
+    ) -> Result<(Version, R, W), PublishError<StateOf<S>>> {
         let inner = &*self.inner;
         let timestamp = match (inner.inspect)(&state) {
             Ok(t) => t,
@@ -383,16 +443,23 @@ impl<S: Storage> GenericBuffer<S> {
         let noted = note(version, now_ns);
         header.count_skipped(skipped);
         header.set_latest(seq);
-        let queued_out = inner.subscribers.deliver(&item);
+        let delivered = inner.subscribers.deliver(&item);
         drop(guard);
-        // Foreign code (a displaced state's drop) and wake-ups run here,
-        // after the lock.
-        drop(displaced);
-        drop(item);
-        inner.notifier.notify();
-        inner.storage.notify_shared();
-        queued_out.notify();
-        Ok((version, noted))
+        // Foreign code (a displaced state's drop) and wake-ups run after
+        // the lock: here, or when the caller drops its `Wakeups`.
+        // An item with no drop (a plain-data snapshot, copied by value) is
+        // not carried: moving it costs a copy of the whole state.
+        let item = if std::mem::needs_drop::<ItemOf<S>>() {
+            Some(item)
+        } else {
+            None
+        };
+        let pending = Pending {
+            displaced,
+            item,
+            delivered,
+        };
+        Ok((version, noted, then(pending, inner)))
     }
 
     /// The latest snapshot with its sequence number, not counted. Inlined
@@ -501,10 +568,45 @@ impl<S: Storage> GenericBuffer<S> {
     /// [`reset`](Self::reset), calling `clear` under the writer lock; what
     /// it returns is dropped after the lock (it must not run foreign code).
     pub(crate) fn reset_with<R>(&self, clear: impl FnOnce() -> R) {
+        if let Some((cleared, pending)) = self.reset_inner(clear) {
+            drop(cleared);
+            pending.run(&self.inner);
+        }
+    }
+
+    /// [`reset`](Self::reset), except that the wake-ups are left to the
+    /// caller, as [`publish_at_version_deferred`](Self::publish_at_version_deferred)
+    /// leaves them: the buffer is reset (versions restart, the history is
+    /// empty, subscriptions are ended) when this returns, but waiters and
+    /// the ended subscriptions' consumers are woken, and the dropped
+    /// snapshots dropped, only when the returned [`Wakeups`] is dropped.
+    /// For a caller that resets under a lock of its own.
+    ///
+    /// ```
+    /// use rtstate::{SlotRing, Source};
+    /// let ring = SlotRing::<u64>::new(8)?;
+    /// ring.publish(1, Source::intern("remote")).unwrap();
+    /// let wakeups = ring.reset_deferred();
+    /// assert_eq!((ring.version(), ring.history().len()), (0, 0));
+    /// drop(wakeups);
+    /// # Ok::<(), rtstate::Error>(())
+    /// ```
+    pub fn reset_deferred(&self) -> Wakeups<S> {
+        let pending = self.reset_inner(|| ()).map(|((), pending)| pending);
+        Wakeups {
+            buffer: self.clone(),
+            pending: pending.map(Deferred::Reset),
+        }
+    }
+
+    /// The one reset; `None` where this process may not write the storage.
+    /// Returns, with the writer lock released, what `clear` returned and
+    /// what is left to do (see [`ResetPending::run`]).
+    fn reset_inner<R>(&self, clear: impl FnOnce() -> R) -> Option<(R, ResetPending<S>)> {
         let inner = &*self.inner;
         if inner.storage.claim_writer().is_err() {
             // A shared buffer another process writes: only its writer resets.
-            return;
+            return None;
         }
         let guard = inner.writer.lock();
         let cleared = clear();
@@ -520,11 +622,7 @@ impl<S: Storage> GenericBuffer<S> {
         }
         inner.rates.reset(inner.clock.now_ns());
         drop(guard);
-        drop(displaced);
-        drop(cleared);
-        ended.wake();
-        inner.notifier.notify();
-        inner.storage.notify_shared();
+        Some((cleared, ResetPending { displaced, ended }))
     }
 
     /// The latest version (0 before the first publish and after a reset).
@@ -717,6 +815,112 @@ impl<S: Storage> GenericBuffer<S> {
     }
 }
 
+/// What a publish leaves to do once the writer lock is released: drop what
+/// the write displaced and the writer's own reference to the snapshot (an
+/// `Arc` whose last reference may hold a Python object), then wake the
+/// buffer's waiters and the subscriptions delivered to. All of it may run
+/// foreign code (finalizers, wakers): call [`run`](Self::run) holding no
+/// lock. Allocates nothing.
+struct Pending<S: Storage> {
+    displaced: <S::Slots as Slots>::Displaced,
+    /// The writer's reference to the snapshot; `None` where dropping it
+    /// does nothing (plain data).
+    item: Option<ItemOf<S>>,
+    delivered: Delivered<S::Slots>,
+}
+
+impl<S: Storage> Pending<S> {
+    /// Drops, then wakes (in the order every publish always has).
+    #[inline(always)]
+    fn run(self, inner: &Inner<S>) {
+        let Pending {
+            displaced,
+            item,
+            delivered,
+        } = self;
+        drop(displaced);
+        drop(item);
+        inner.notifier.notify();
+        // A futex wake where the storage is shared (a syscall, no foreign
+        // code), nothing otherwise.
+        inner.storage.notify_shared();
+        delivered.notify();
+    }
+}
+
+/// What a reset leaves to do once the writer lock is released: drop the
+/// snapshots it cleared, wake the subscriptions it ended and the buffer's
+/// waiters. Call [`run`](Self::run) holding no lock.
+struct ResetPending<S: Storage> {
+    displaced: Vec<<S::Slots as Slots>::Displaced>,
+    ended: Ended<S::Slots>,
+}
+
+impl<S: Storage> ResetPending<S> {
+    #[inline]
+    fn run(self, inner: &Inner<S>) {
+        let ResetPending { displaced, ended } = self;
+        drop(displaced);
+        ended.wake();
+        inner.notifier.notify();
+        inner.storage.notify_shared();
+    }
+}
+
+/// A deferred publish's or reset's work.
+enum Deferred<S: Storage> {
+    Publish(Pending<S>),
+    Reset(ResetPending<S>),
+}
+
+/// The wake-ups of a publish made by
+/// [`publish_at_version_deferred`](GenericBuffer::publish_at_version_deferred)
+/// (or of a [`reset_deferred`](GenericBuffer::reset_deferred)), run when
+/// this is dropped (or by [`wake`](Self::wake)): the buffer's blocked and
+/// async waiters and the consumers of the subscriptions the snapshot was
+/// delivered to (or that the reset ended) are woken, and what the write
+/// displaced is dropped. Until then the snapshot is published (a read sees
+/// it, a subscription's `try_recv` takes it) but nobody waiting for it is
+/// woken.
+///
+/// Drop it holding no lock: it runs wakers and may drop a state (foreign
+/// code). Dropping it soon is the caller's duty: waiters sleep until then
+/// (a timed wait may time out first).
+#[must_use = "dropping it at once wakes under whatever lock the caller holds: drop it after releasing the lock"]
+pub struct Wakeups<S: Storage> {
+    buffer: GenericBuffer<S>,
+    /// `None` once run (or for a reset this process may not make).
+    pending: Option<Deferred<S>>,
+}
+
+impl<S: Storage> Wakeups<S> {
+    /// Runs the wake-ups now (the same as dropping this).
+    #[inline]
+    pub fn wake(self) {
+        drop(self);
+    }
+}
+
+impl<S: Storage> Drop for Wakeups<S> {
+    #[inline]
+    fn drop(&mut self) {
+        match self.pending.take() {
+            Some(Deferred::Publish(pending)) => pending.run(&self.buffer.inner),
+            Some(Deferred::Reset(pending)) => pending.run(&self.buffer.inner),
+            None => {}
+        }
+    }
+}
+
+impl<S: Storage> std::fmt::Debug for Wakeups<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wakeups")
+            .field("buffer", &self.buffer)
+            .field("pending", &self.pending.is_some())
+            .finish()
+    }
+}
+
 impl<S: Storage> std::fmt::Debug for GenericBuffer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct(S::kind())
@@ -724,5 +928,156 @@ impl<S: Storage> std::fmt::Debug for GenericBuffer<S> {
             .field("capacity", &self.inner.capacity)
             .field("slots", &self.slots())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::notify::WaitKey;
+    use crate::sync::AtomicUsize;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    #[derive(Default)]
+    struct CountingWaker(AtomicUsize);
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    impl CountingWaker {
+        fn woken(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A buffer waiter and a subscription's consumer, both waiting
+    /// (registered wakers), are woken by a deferred publish only when its
+    /// wake-ups are dropped, though the snapshot is visible before that.
+    #[test]
+    fn deferred_publish_wakes_only_when_the_wakeups_are_dropped() {
+        let ring = SlotRing::<u64>::new(4).unwrap();
+        let source = Source::intern("deferred-test");
+        let sub = ring.subscribe(4, Policy::DropOldest).unwrap();
+
+        let sub_waker = Arc::new(CountingWaker::default());
+        let waker = Waker::from(sub_waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(sub.poll_recv(&mut cx).is_pending());
+
+        let buffer_waker = Arc::new(CountingWaker::default());
+        let mut key = WaitKey::default();
+        let ready = || (ring.version() > 0).then_some(());
+        let registered =
+            ring.inner
+                .notifier
+                .register(&Waker::from(buffer_waker.clone()), &mut key, ready);
+        assert_eq!(registered, None);
+        assert_eq!(ring.statistics().waiting, 2);
+
+        let (version, wakeups) = ring.publish_at_version_deferred(7, source, 5).unwrap();
+        // Published: readers see it and the subscription holds it...
+        assert_eq!(version, 5);
+        assert_eq!(ring.latest().map(|s| (s.version, s.state)), Some((5, 7)));
+        assert_eq!(sub.len(), 1);
+        // ...but nobody was woken.
+        assert_eq!((sub_waker.woken(), buffer_waker.woken()), (0, 0));
+
+        drop(wakeups);
+        assert_eq!((sub_waker.woken(), buffer_waker.woken()), (1, 1));
+        assert_eq!(ring.statistics().waiting, 0);
+        match sub.poll_recv(&mut cx) {
+            Poll::Ready(Ok(s)) => assert_eq!((s.version, s.state), (5, 7)),
+            other => panic!("expected the snapshot, got {other:?}"),
+        }
+        ring.inner.notifier.deregister(&mut key);
+    }
+
+    /// `wake()` runs the wake-ups once; a refused deferred publish changes
+    /// nothing and hands the state back.
+    #[test]
+    fn deferred_publish_wake_and_refusal() {
+        let ring = SlotRing::<u64>::new(4).unwrap();
+        let source = Source::intern("deferred-test");
+        let woken = Arc::new(CountingWaker::default());
+        let mut key = WaitKey::default();
+        let ready = || (ring.version() > 0).then_some(());
+        let _ = ring
+            .inner
+            .notifier
+            .register(&Waker::from(woken.clone()), &mut key, ready);
+        let (_, wakeups) = ring.publish_at_version_deferred(1, source, 2).unwrap();
+        assert_eq!(woken.woken(), 0);
+        wakeups.wake();
+        assert_eq!(woken.woken(), 1);
+        let err = ring.publish_at_version_deferred(9, source, 2).unwrap_err();
+        assert_eq!(
+            (err.error, err.state),
+            (
+                Error::VersionNotNewer {
+                    version: 2,
+                    latest: 2
+                },
+                9
+            )
+        );
+        assert_eq!(ring.version(), 2);
+        ring.inner.notifier.deregister(&mut key);
+    }
+
+    /// A deferred reset has reset the buffer and ended its subscriptions
+    /// when it returns, and wakes their consumers and the buffer's waiters
+    /// only when its wake-ups are dropped.
+    #[test]
+    fn deferred_reset_wakes_only_when_the_wakeups_are_dropped() {
+        let ring = SlotRing::<u64>::new(4).unwrap();
+        let source = Source::intern("deferred-test");
+        ring.publish(1, source).unwrap();
+        let sub = ring.subscribe(4, Policy::DropOldest).unwrap();
+        let sub_waker = Arc::new(CountingWaker::default());
+        let waker = Waker::from(sub_waker.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(sub.poll_recv(&mut cx).is_pending());
+        let buffer_waker = Arc::new(CountingWaker::default());
+        let mut key = WaitKey::default();
+        let epoch = ring.epoch();
+        let ready = || (ring.epoch() != epoch).then_some(());
+        let registered =
+            ring.inner
+                .notifier
+                .register(&Waker::from(buffer_waker.clone()), &mut key, ready);
+        assert_eq!(registered, None);
+
+        let wakeups = ring.reset_deferred();
+        assert_eq!((ring.version(), ring.history().len()), (0, 0));
+        assert!(sub.is_closed());
+        assert_eq!((sub_waker.woken(), buffer_waker.woken()), (0, 0));
+        drop(wakeups);
+        assert_eq!((sub_waker.woken(), buffer_waker.woken()), (1, 1));
+        assert!(matches!(
+            sub.poll_recv(&mut cx),
+            Poll::Ready(Err(Error::Closed))
+        ));
+        ring.inner.notifier.deregister(&mut key);
+    }
+
+    /// What a deferred publish displaces (here a state's last reference,
+    /// whose drop is foreign code) is dropped with the wake-ups, not before.
+    #[test]
+    fn deferred_publish_drops_the_displaced_state_with_the_wakeups() {
+        let buffer = StateBuffer::<Arc<()>>::with_slots(1, DEFAULT_SLOTS).unwrap();
+        let source = Source::intern("deferred-test");
+        let first = Arc::new(());
+        buffer.publish(Arc::clone(&first), source).unwrap();
+        for _ in 2..=buffer.slots() as u64 {
+            buffer.publish(Arc::new(()), source).unwrap();
+        }
+        // The next publish overwrites the first's slot.
+        let (_, wakeups) = buffer
+            .publish_at_version_deferred(Arc::new(()), source, buffer.slots() as u64 + 1)
+            .unwrap();
+        assert_eq!(Arc::strong_count(&first), 2, "dropped before the wake-ups");
+        drop(wakeups);
+        assert_eq!(Arc::strong_count(&first), 1);
     }
 }

@@ -257,6 +257,14 @@ impl RawBuffer {
     /// [`GenericBuffer::publish_at_version`](crate::GenericBuffer::publish_at_version)
     /// does. What a mirror of a remote buffer uses, so that its versions
     /// are the remote ones.
+    ///
+    /// Runs no foreign code (no waker, no callback, no state's drop): its
+    /// only wake-up is a futex wake, a syscall, which waiters in this
+    /// process share with those of other processes. So, unlike the
+    /// in-process buffers (see
+    /// [`GenericBuffer::publish_at_version_deferred`](crate::GenericBuffer::publish_at_version_deferred)),
+    /// it needs no deferred variant to be called under a caller's lock; the
+    /// same holds for [`reset`](Self::reset).
     pub fn publish_at_version(
         &self,
         bytes: &[u8],

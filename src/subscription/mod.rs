@@ -114,7 +114,7 @@ mod tests;
 
 pub use future::Recv;
 pub use handle::{Iter, Subscription};
-pub(crate) use registry::Subscribers;
+pub(crate) use registry::{Delivered, Ended, Subscribers};
 
 /// The most slots one subscription may ask for.
 pub const MAX_CAPACITY: usize = 1 << 20;

@@ -634,3 +634,135 @@ fn a_mirror_into_a_ring_ahead_of_the_remote_restarts_its_versions() {
     assert_eq!(local.version(), 3);
     assert_eq!(local.latest().unwrap().state.position[0], 3.0);
 }
+
+#[test]
+fn a_burst_is_counted_exactly_and_never_goes_back() {
+    // Samples put straight onto the key (one publisher, reliable and
+    // blocking, so delivered in order): the mirror publishes most from
+    // Zenoh's callback and hands the rest (the first, those while paused
+    // and those queued behind them, the old ones) to its thread; each is
+    // counted once either way, and none overtakes another.
+    let _c = Cleanup::new();
+    let ep = endpoint();
+    let a = listener(&ep);
+    let b = connector(&ep);
+    let local = SlotRing::<FastDroneState>::new(8).unwrap();
+    let key = "rtstate/burst/s";
+    let options = MirrorOptions {
+        // Nothing dropped from the mirror's queue while it is paused.
+        queue: 8192,
+        query_timeout: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let mirror = Mirror::ring(&b, key, &local, options).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let local = local.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut reader = local.reader();
+            let mut last = 0;
+            let mut read = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(s) = reader.wait(std::time::Duration::from_millis(20)) {
+                    assert_eq!(
+                        s.state.position[0], s.version as f64,
+                        "state of its version"
+                    );
+                    assert!(s.version > last, "went back: {} after {last}", s.version);
+                    last = s.version;
+                    read += 1;
+                }
+            }
+            (last, read)
+        })
+    };
+    let hash = <FastDroneState as rtstate::layout::PodLayout>::layout().hash();
+    let put = |version: u64| {
+        let meta = Meta {
+            version,
+            published_at: now(),
+            timestamp: now(),
+            layout_hash: hash,
+            epoch: 7,
+            source: "burst".into(),
+        };
+        a.put(key, bytemuck::bytes_of(&drone(version)).to_vec())
+            .attachment(meta.encode())
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .wait()
+            .unwrap();
+    };
+    // Until the mirror's subscription has reached A: the first sample
+    // delivered is accepted (none lost before it), the later ones follow
+    // in order.
+    let mut n = 0;
+    loop {
+        n += 1;
+        assert!(n < 400, "the mirror never received a sample");
+        put(n);
+        let (_, ok) = mirror.wait_for(std::time::Duration::from_millis(50), |s| {
+            s.buffer(key).is_some_and(|b| b.accepted >= 1)
+        });
+        if ok {
+            break;
+        }
+    }
+    let s0 = accepted(&mirror, key, n);
+    assert_eq!((s0.lost, s0.dropped_old, s0.malformed), (0, 0, 0), "{s0:?}");
+    assert_eq!(s0.received, s0.accepted, "{s0:?}");
+
+    let (mut fresh, mut skipped, mut old) = (0u64, 0u64, 0u64);
+    let last = n + 2000;
+    for i in 1..=2000u64 {
+        let v = n + i;
+        if i == 1000 {
+            mirror.pause();
+        }
+        if i == 1500 {
+            mirror.resume();
+        }
+        if v % 97 == 0 && v != last {
+            skipped += 1;
+        } else {
+            put(v);
+            fresh += 1;
+        }
+        if i % 50 == 0 {
+            put(v - 3);
+            old += 1;
+        }
+    }
+    let (stats, ok) = mirror.wait_for(TIMEOUT, |s| {
+        s.buffer(key)
+            .is_some_and(|b| b.received == s0.received + fresh + old && b.remote_version == last)
+    });
+    let s = stats.buffer(key).unwrap().clone();
+    assert!(ok, "{s:?}");
+    assert_eq!(s.accepted - s0.accepted, fresh, "{s:?}");
+    assert_eq!(s.lost, skipped, "{s:?}");
+    assert_eq!(s.dropped_old, old, "{s:?}");
+    assert_eq!(
+        (
+            s.malformed,
+            s.layout_refused,
+            s.local_resets,
+            s.remote_restarts
+        ),
+        (0, 0, 0, 0),
+        "{s:?}"
+    );
+    // Every version up to the last is either accepted or lost, once.
+    assert_eq!(
+        s.accepted + s.lost + (s0.remote_version - s0.accepted),
+        last
+    );
+    assert_eq!(s.local_version, last);
+    assert_eq!(local.version(), last);
+    assert_eq!(local.statistics().updates, s.accepted);
+    assert_eq!(local.latest().unwrap().state.position[0], last as f64);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (seen, read) = watcher.join().unwrap();
+    assert_eq!(seen, last);
+    assert!(read >= 1);
+}
