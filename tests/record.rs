@@ -8,34 +8,11 @@ use rtstate::record::replay::{replay_into, replay_shared};
 use rtstate::record::{Recorder, RecorderOptions, Recording};
 use rtstate::shm::{CreateOptions, RawBuffer, SharedRing};
 use rtstate::{DroneState, FastDroneState, SlotRing, Source, StateBuffer, StateManager};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A fresh directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "rtstate-record-test-{tag}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -86,7 +63,7 @@ const N: usize = 200;
 
 #[test]
 fn in_process_buffers_are_recorded_whole_and_in_order() {
-    let dir = TempDir::new("inproc");
+    let dir = TempDir::new("record", "inproc");
     let path = dir.path().join("run.mcap");
     let manager = StateManager::new();
     let a = SlotRing::<FastDroneState>::new(8).unwrap();
@@ -184,7 +161,7 @@ fn in_process_buffers_are_recorded_whole_and_in_order() {
 
 #[test]
 fn shared_buffers_are_recorded_by_name_and_replayed_bit_for_bit() {
-    let dir = TempDir::new("shared");
+    let dir = TempDir::new("record", "shared");
     let path = dir.path().join("run.mcap");
     let options = CreateOptions::default();
     let fast = SharedRing::<FastDroneState>::create_in(dir.path(), "d/fast", 64, options).unwrap();
@@ -222,7 +199,7 @@ fn shared_buffers_are_recorded_by_name_and_replayed_bit_for_bit() {
 
     // Replay as fast as possible into a fresh directory: same bytes, same
     // sources, versions in order.
-    let out = TempDir::new("replay");
+    let out = TempDir::new("record", "replay");
     let r = replay_shared(&rec, Some(out.path()), &[], None).unwrap();
     assert_eq!(r.published, 2 * N as u64);
     let replayed = RawBuffer::open_in(out.path(), "d/wheels").unwrap();
@@ -241,7 +218,7 @@ fn shared_buffers_are_recorded_by_name_and_replayed_bit_for_bit() {
     assert!(history.windows(2).all(|w| w[1].version == w[0].version + 1));
 
     // Into a buffer of another layout: an error naming both.
-    let other = TempDir::new("mismatch");
+    let other = TempDir::new("record", "mismatch");
     RawBuffer::create_in(other.path(), "d/fast", &Wheel::layout_of(), 4, options).unwrap();
     let e = replay_shared(&rec, Some(other.path()), &["d/fast".into()], None).unwrap_err();
     assert!(e.to_string().contains("layout"), "{e}");
@@ -261,7 +238,7 @@ impl<T: rtstate::layout::PodLayout> LayoutOf for T {
 
 #[test]
 fn replay_into_a_ring_is_bit_for_bit_and_keeps_the_timing_at_rate_one() {
-    let dir = TempDir::new("rate");
+    let dir = TempDir::new("record", "rate");
     let path = dir.path().join("run.mcap");
     let ring = SlotRing::<FastDroneState>::new(8).unwrap();
     let mut recorder = Recorder::builder(&path)
@@ -317,7 +294,7 @@ fn replay_into_a_ring_is_bit_for_bit_and_keeps_the_timing_at_rate_one() {
 
 #[test]
 fn drone_state_buffers_are_recorded_as_their_fast_twins() {
-    let dir = TempDir::new("drones");
+    let dir = TempDir::new("record", "drones");
     let path = dir.path().join("run.mcap");
     let manager = StateManager::new();
     let slow = StateBuffer::<DroneState>::new(4).unwrap();
@@ -392,7 +369,7 @@ fn drone_state_buffers_are_recorded_as_their_fast_twins() {
 
 #[test]
 fn a_starved_recorder_counts_its_drops_in_the_file() {
-    let dir = TempDir::new("drops");
+    let dir = TempDir::new("record", "drops");
     let path = dir.path().join("run.mcap");
     let ring = SlotRing::<FastDroneState>::new(8).unwrap();
     let options = RecorderOptions {
@@ -431,7 +408,7 @@ fn a_starved_recorder_counts_its_drops_in_the_file() {
 
 #[test]
 fn bad_files_are_clear_errors() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("record", "bad");
     let path = dir.path().join("run.mcap");
     let ring = SlotRing::<FastDroneState>::new(8).unwrap();
     let mut recorder = Recorder::builder(&path)
@@ -490,7 +467,7 @@ fn bad_files_are_clear_errors() {
 
 #[test]
 fn stop_wakes_a_recorder_sleeping_its_poll_interval() {
-    let dir = TempDir::new("wake");
+    let dir = TempDir::new("record", "wake");
     let path = dir.path().join("run.mcap");
     let ring = SlotRing::<FastDroneState>::new(8).unwrap();
     let options = RecorderOptions {
@@ -517,7 +494,7 @@ fn stop_wakes_a_recorder_sleeping_its_poll_interval() {
 
 #[test]
 fn replay_into_a_manager_interleaves_its_buffers() {
-    let dir = TempDir::new("manager");
+    let dir = TempDir::new("record", "manager");
     let path = dir.path().join("run.mcap");
     let manager = StateManager::new();
     let (a, b) = (

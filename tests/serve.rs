@@ -10,8 +10,6 @@ use rtstate::shm::{CreateOptions, SharedRing};
 use rtstate::{FastDroneState, SlotRing, Source};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -19,29 +17,9 @@ use tokio_tungstenite::tungstenite::Message;
 /// Generous: the machine is shared and noisy.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "rtstate-serve-test-{tag}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
 
 fn drone(x: f64) -> FastDroneState {
     FastDroneState::new(
@@ -263,7 +241,7 @@ fn advertises_sends_the_latest_on_subscribe_then_streams() {
 
 #[test]
 fn serves_shared_buffers_by_name() {
-    let dir = TempDir::new("shared");
+    let dir = TempDir::new("serve", "shared");
     let ring =
         SharedRing::<FastDroneState>::create_in(dir.path(), "s/fast", 64, CreateOptions::default())
             .unwrap();
@@ -316,7 +294,7 @@ fn bad_input_is_a_clear_error() {
         "{text}"
     );
     // An unknown shared buffer.
-    let dir = TempDir::new("unknown");
+    let dir = TempDir::new("serve", "unknown");
     let e = Server::builder()
         .shared("no/such", Some(dir.path()))
         .unwrap_err();

@@ -12,33 +12,11 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A fresh buffer directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "rtstate-shm-test-{tag}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
 
 /// A state whose every word carries the sequence number: a torn read
 /// mixes two of them.
@@ -199,7 +177,7 @@ fn child_role() {
 
 #[test]
 fn create_then_open_reads_the_same_header() {
-    let dir = TempDir::new("create");
+    let dir = TempDir::new("shm", "create");
     let created = Region::create_or_open_in(
         dir.path(),
         "drone1/fast_state",
@@ -241,7 +219,7 @@ fn create_then_open_reads_the_same_header() {
 
 #[test]
 fn a_mode_can_be_asked_for() {
-    let dir = TempDir::new("mode");
+    let dir = TempDir::new("shm", "mode");
     let options = CreateOptions {
         mode: 0o640,
         ..CreateOptions::default()
@@ -253,7 +231,7 @@ fn a_mode_can_be_asked_for() {
 
 #[test]
 fn opening_another_layout_shows_both() {
-    let dir = TempDir::new("layout");
+    let dir = TempDir::new("shm", "layout");
     Region::create_or_open_in(
         dir.path(),
         "cmd",
@@ -290,7 +268,7 @@ fn opening_another_layout_shows_both() {
 
 #[test]
 fn hostile_names_are_refused_before_touching_the_file_system() {
-    let dir = TempDir::new("names");
+    let dir = TempDir::new("shm", "names");
     for name in [
         "../escape",
         "/etc/passwd",
@@ -322,7 +300,7 @@ fn hostile_names_are_refused_before_touching_the_file_system() {
 
 #[test]
 fn missing_buffer_is_not_found() {
-    let dir = TempDir::new("missing");
+    let dir = TempDir::new("shm", "missing");
     assert!(matches!(
         Region::open_in(dir.path(), "nobody"),
         Err(ShmError::NotFound { .. })
@@ -336,7 +314,7 @@ fn write_file(dir: &Path, name: &str, bytes: &[u8]) {
 
 #[test]
 fn foreign_truncated_and_corrupted_files_are_errors_not_crashes() {
-    let dir = TempDir::new("corrupt");
+    let dir = TempDir::new("shm", "corrupt");
     let good = Region::create_or_open_in(
         dir.path(),
         "good",
@@ -414,7 +392,7 @@ fn foreign_truncated_and_corrupted_files_are_errors_not_crashes() {
 
 #[test]
 fn a_second_writer_is_refused_naming_the_holder_and_a_dead_one_is_taken_over() {
-    let dir = TempDir::new("writer");
+    let dir = TempDir::new("shm", "writer");
     let mut child = spawn_child("hold_writer", dir.path(), &[]);
     let ready = dir.path().join("holder.ready");
     wait_for_file(&ready);
@@ -464,7 +442,7 @@ fn a_second_writer_is_refused_naming_the_holder_and_a_dead_one_is_taken_over() {
 
 #[test]
 fn list_and_clean_see_every_file() {
-    let dir = TempDir::new("list");
+    let dir = TempDir::new("shm", "list");
     let a = Region::create_or_open_in(
         dir.path(),
         "a/one",
@@ -495,7 +473,7 @@ fn list_and_clean_see_every_file() {
 
 #[test]
 fn statistics_rows_are_summed_and_folded() {
-    let dir = TempDir::new("rows");
+    let dir = TempDir::new("shm", "rows");
     let r = Region::create_or_open_in(dir.path(), "s", &fast_layout(), 2, CreateOptions::default())
         .unwrap();
     let o = Region::open_in(dir.path(), "s").unwrap();
@@ -514,7 +492,7 @@ fn statistics_rows_are_summed_and_folded() {
 
 #[test]
 fn source_names_are_shared_through_the_header() {
-    let dir = TempDir::new("sources");
+    let dir = TempDir::new("shm", "sources");
     let r = Region::create_or_open_in(dir.path(), "s", &fast_layout(), 2, CreateOptions::default())
         .unwrap();
     assert_eq!(r.source_index("estimator"), Some(0));
@@ -533,7 +511,7 @@ fn source_names_are_shared_through_the_header() {
 
 #[test]
 fn versions_history_and_lost_across_handles() {
-    let dir = TempDir::new("versions");
+    let dir = TempDir::new("shm", "versions");
     let writer = RawBuffer::create_in(
         dir.path(),
         "v",
@@ -611,7 +589,7 @@ fn versions_history_and_lost_across_handles() {
 
 #[test]
 fn a_wait_is_woken_through_the_futex_in_another_thread_and_times_out() {
-    let dir = TempDir::new("futex");
+    let dir = TempDir::new("shm", "futex");
     let writer = RawBuffer::create_in(
         dir.path(),
         "w",
@@ -641,7 +619,7 @@ fn a_wait_is_woken_through_the_futex_in_another_thread_and_times_out() {
 
 #[test]
 fn a_wait_in_another_process_is_woken_by_a_publish() {
-    let dir = TempDir::new("futex-proc");
+    let dir = TempDir::new("shm", "futex-proc");
     let writer = RawBuffer::create_in(
         dir.path(),
         "stream",
@@ -690,7 +668,7 @@ fn read_while_running(buffer: &RawBuffer, child: &mut Child, until_version: u64)
 
 #[test]
 fn no_torn_read_across_processes_and_a_killed_writer_is_taken_over() {
-    let dir = TempDir::new("torn");
+    let dir = TempDir::new("shm", "torn");
     let mut child = spawn_child("writer_flat_out", dir.path(), &[]);
     wait_for_file(&dir.path().join("rtstate.stream"));
     let buffer = loop {
@@ -732,7 +710,7 @@ fn typed_rings_check_the_layout_and_read_whole_states() {
     use rtstate::control::pid::Command;
     use rtstate::shm::SharedRing;
     use rtstate::Source;
-    let dir = TempDir::new("typed");
+    let dir = TempDir::new("shm", "typed");
     let options = CreateOptions::default();
     let writer = SharedRing::<FastDroneState>::create_in(dir.path(), "d/fast", 5, options).unwrap();
     let state = FastDroneState::new(12.5, [1.0, 2.0, 3.0], [0.5; 3], [0.0; 3], [0.0; 3]).unwrap();
@@ -769,7 +747,7 @@ fn typed_rings_check_the_layout_and_read_whole_states() {
 
 #[test]
 fn racing_creators_and_openers_never_see_a_half_built_file() {
-    let dir = TempDir::new("race");
+    let dir = TempDir::new("shm", "race");
     let path = dir.path().to_path_buf();
     let handles: Vec<_> = (0..8)
         .map(|i| {
@@ -821,7 +799,7 @@ fn racing_creators_and_openers_never_see_a_half_built_file() {
 fn the_generic_buffer_on_the_mapped_storage_works_across_processes() {
     use rtstate::shm::SharedRing;
     use rtstate::{Policy, Source};
-    let dir = TempDir::new("typed-proc");
+    let dir = TempDir::new("shm", "typed-proc");
     // A reader process waiting through the futex is woken by a publish here.
     let ring =
         SharedRing::<Pattern>::create_in(dir.path(), "typed", 8, CreateOptions::default()).unwrap();
@@ -910,7 +888,7 @@ fn last_target<T: rtstate::layout::PodLayout + Send + Sync>(
 fn a_live_readers_reads_reach_the_header_without_dropping_it() {
     use rtstate::shm::SharedRing;
     use rtstate::Source;
-    let dir = TempDir::new("flush");
+    let dir = TempDir::new("shm", "flush");
     let writer =
         SharedRing::<FastDroneState>::create_in(dir.path(), "d/flush", 4, CreateOptions::default())
             .unwrap();
@@ -938,7 +916,7 @@ fn a_live_readers_reads_reach_the_header_without_dropping_it() {
 fn a_waiter_killed_while_waiting_is_taken_out_of_the_waiter_count() {
     use rtstate::shm::region::SWEEP_EVERY;
     use rtstate::shm::SharedRing;
-    let dir = TempDir::new("dead-waiter");
+    let dir = TempDir::new("shm", "dead-waiter");
     let writer =
         SharedRing::<Pattern>::create_in(dir.path(), "typed", 8, CreateOptions::default()).unwrap();
     for round in 0..2 {
@@ -966,7 +944,7 @@ fn a_waiter_killed_while_waiting_is_taken_out_of_the_waiter_count() {
 fn publishing_at_a_chosen_version_in_shared_memory() {
     use rtstate::shm::SharedRing;
     use rtstate::Source;
-    let dir = TempDir::new("at-version");
+    let dir = TempDir::new("shm", "at-version");
     // Typed ring on the mapped storage (capacity 3, 4 slots).
     let options = CreateOptions::default();
     let ring = SharedRing::<Pattern>::create_in(dir.path(), "typed", 3, options).unwrap();
